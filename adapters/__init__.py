@@ -1,0 +1,1 @@
+"""Surfaces (console, Slack, Teams, REST) and the CLI that wires them."""

@@ -1,0 +1,80 @@
+"""`pilotbot` — the composition root. Platform libraries are imported inside the commands
+that need them so `chat`, `demo` and `db` start fast."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="pilotbot: govern AI pilots from Slack, Teams and the console.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+app.add_typer(db_app, name="db")
+
+
+def _core():  # type: ignore[no-untyped-def]
+    from bot.config import get_settings
+    from bot.core import build_core
+
+    return build_core(get_settings())
+
+
+@app.command()
+def chat(
+    command: Annotated[str | None, typer.Option("-c", "--command", help="Run one command and exit.")] = None,
+    as_user: Annotated[str | None, typer.Option("--as", help="Act as this user (default: the OS user).")] = None,
+) -> None:
+    """The console surface: interactive, or one command with -c."""
+    from adapters.console import console_actor, run_interactive, run_once
+
+    core = _core()
+    actor = console_actor(as_user)
+    if command is not None:
+        raise typer.Exit(run_once(core.router, command, actor))
+    raise typer.Exit(run_interactive(core.router, actor))
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo portfolio (idempotent)."""
+    from bot.demo import DEMO_SLUGS, load_demo
+
+    core = _core()
+    added = load_demo(core.engine, core.settings, core.clock)
+    if added:
+        typer.echo(f"Loaded demo pilots: {', '.join(added)}.")
+    else:
+        typer.echo(f"Demo pilots already loaded: {', '.join(DEMO_SLUGS)}.")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database to the newest schema."""
+    from bot.config import get_settings
+    from storage.db import current_revision, make_engine, upgrade
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    before = current_revision(engine)
+    upgrade(engine)
+    after = current_revision(engine)
+    typer.echo(f"Database at {after}" + (f" (was {before or 'empty'})." if before != after else " (already current)."))
+
+
+@app.command()
+def serve() -> None:
+    """Run the server: Slack, Teams, REST API and the scheduler."""
+    typer.echo("`serve` arrives with the Slack surface; use `pilotbot chat` meanwhile.", err=True)
+    raise typer.Exit(2)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Platform-neutral core of pilotbot: rules, commands, services, rendering model."""

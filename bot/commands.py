@@ -1,0 +1,537 @@
+"""The one command grammar of SPEC §4: text -> typed Command. Pure; shared by every surface."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from bot.errors import UserError
+from bot.gaps import PATH_ITEMS
+
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,39}")
+METRIC_RE = re.compile(r"[a-z0-9_]{1,64}")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MAX_NAME = 200
+MAX_NOTE = 500
+MAX_VERSION = 200
+
+
+@dataclass(frozen=True)
+class UserRef:
+    """A user as the command named them: a platform id, or a bare console name."""
+
+    id: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    id: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Help:
+    topic: str | None = None
+
+
+@dataclass(frozen=True)
+class New:
+    slug: str
+    name: str | None
+
+
+@dataclass(frozen=True)
+class Status:
+    slug: str | None
+
+
+@dataclass(frozen=True)
+class SetOwner:
+    slug: str
+    user: UserRef
+
+
+@dataclass(frozen=True)
+class GoLive:
+    slug: str
+    day: date
+
+
+@dataclass(frozen=True)
+class Baseline:
+    slug: str
+    metric: str
+    value: float
+    unit: str | None
+    direction: str | None
+    at: date | None
+
+
+@dataclass(frozen=True)
+class Measure:
+    slug: str
+    metric: str
+    value: float
+    unit: str | None
+
+
+@dataclass(frozen=True)
+class Threshold:
+    slug: str
+    pct: float
+    min_cases: int | None
+    drop_alert: float | None
+    read_as_fraction: bool = False
+
+
+@dataclass(frozen=True)
+class Eval:
+    slug: str
+    score: float
+    cases: int
+    version: str | None
+    read_as_fraction: bool = False
+
+
+@dataclass(frozen=True)
+class Path:
+    slug: str
+    item: str
+    state: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class CheckinCadence:
+    slug: str
+    weekday: int
+    time: str
+    tz: str | None
+
+
+@dataclass(frozen=True)
+class Escalate:
+    slug: str
+    channel: ChannelRef
+
+
+@dataclass(frozen=True)
+class History:
+    slug: str
+
+
+@dataclass(frozen=True)
+class Audit:
+    slug: str
+
+
+Command = (
+    Help | New | Status | SetOwner | GoLive | Baseline | Measure | Threshold | Eval | Path
+    | CheckinCadence | Escalate | History | Audit
+)
+
+# name, usage, example, summary — the help text and every "write it like this" come from here.
+GRAMMAR: tuple[tuple[str, str, str, str], ...] = (
+    ("help", "help", "help", "list commands with one example each"),
+    ("new", "new <slug> [<name>]", "new support-drafts Support reply drafts", "register a pilot"),
+    ("status", "status [<slug>]", "status support-drafts",
+     "the portfolio, or one pilot's four gaps, metrics and latest eval"),
+    ("owner", "owner <slug> <@user>", "owner support-drafts @dana", "set the accountable owner"),
+    ("golive", "golive <slug> <YYYY-MM-DD>", "golive support-drafts 2026-09-28",
+     "the date the AI was switched on"),
+    ("baseline", "baseline <slug> <metric> <value> [<unit>] [lower|higher] [at <YYYY-MM-DD>]",
+     "baseline support-drafts handle_time 14 min lower at 2026-09-14",
+     "the pre-pilot number that better is measured against"),
+    ("measure", "measure <slug> <metric> <value>", "measure support-drafts handle_time 9",
+     "record this week's value of a metric"),
+    ("threshold", "threshold <slug> <pct> [min-cases <n>] [drop-alert <pts>]",
+     "threshold legal-intake 95% min-cases 150", "the acceptance bar for evals"),
+    ("eval", "eval <slug> <pct> cases <n> [version <text>]",
+     "eval legal-intake 96.2% cases 150 version prompt-v7", "record an eval run"),
+    ("path", "path <slug> <item> done|todo [<note or link>]",
+     "path support-drafts rollback done https://wiki/runbook", "production-path checklist"),
+    ("checkin", "checkin <slug> <weekday> <HH:MM> [<IANA tz>]",
+     "checkin support-drafts monday 09:00 Europe/Berlin", "when the weekly check-in is due"),
+    ("escalate", "escalate <slug> <#channel>", "escalate support-drafts #ai-pilots",
+     "where escalations go"),
+    ("history", "history <slug>", "history support-drafts", "eval scores and metric values over time"),
+    ("audit", "audit <slug>", "audit support-drafts", "the last 20 changes, who and when"),
+)
+USAGE = {name: usage for name, usage, _, _ in GRAMMAR}
+COMMAND_NAMES = tuple(name for name, *_ in GRAMMAR)
+
+_TOKEN_RE = re.compile(r"<[^<>]*>|\S+")
+_MENTION_RE = re.compile(r"^<@([A-Za-z0-9:._\-]+)(?:\|([^<>]*))?>$")
+_CHANNEL_RE = re.compile(r"^<#([A-Za-z0-9:._@\-]+)(?:\|([^<>]*))?>$")
+_BARE_NAME_RE = re.compile(r"^[@#]([A-Za-z0-9][A-Za-z0-9._\-]{0,79})$")
+_NUMBER_RE = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))([^\d\s].*)?$")
+_TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_LEADING = re.compile(r"^\s*(?:/pilot|pilot)\b\s*", re.IGNORECASE)
+
+
+def tokenize(text: str) -> list[str]:
+    return _TOKEN_RE.findall(text)
+
+
+def strip_prefix(text: str) -> str:
+    """Teams and the console may send `/pilot status` or `pilot status`; Slack sends `status`."""
+    return _LEADING.sub("", text, count=1).strip()
+
+
+def parse(text: str) -> Command:
+    text = strip_prefix(text)
+    tokens = tokenize(text)
+    if not tokens:
+        return Help()
+    name = tokens[0].lower()
+    args = tokens[1:]
+    parser = _PARSERS.get(name)
+    if parser is None:
+        raise UnknownCommand(name)
+    return parser(args, text)
+
+
+class UnknownCommand(UserError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"I don't know the command `{name[:40]}`; here is what I understand.")
+
+
+def _usage_error(name: str, message: str) -> UserError:
+    return UserError(message, USAGE[name])
+
+
+def parse_slug(token: str | None, cmd: str) -> str:
+    if token is None:
+        raise _usage_error(cmd, "Which pilot? Give its slug")
+    slug = token.lower()
+    if not SLUG_RE.fullmatch(slug):
+        raise _usage_error(
+            cmd,
+            f"`{token[:60]}` is not a valid slug (2–40 of a-z, 0-9 and -, starting with a letter "
+            "or digit)",
+        )
+    return slug
+
+
+def parse_metric(token: str | None, cmd: str) -> str:
+    if token is None:
+        raise _usage_error(cmd, "Which metric? Give its key")
+    key = token.lower()
+    if not METRIC_RE.fullmatch(key):
+        raise _usage_error(cmd, f"`{token[:60]}` is not a valid metric key (a-z, 0-9 and _)")
+    return key
+
+
+def parse_value(token: str | None, cmd: str, what: str = "value") -> tuple[float, str | None]:
+    """`14`, `14min`, `38%`, `$1200` -> (number, attached unit or None)."""
+    if token is None:
+        raise _usage_error(cmd, f"The {what} is missing")
+    raw = token
+    unit_prefix = None
+    if raw.startswith("$"):
+        unit_prefix, raw = "$", raw[1:]
+    if re.fullmatch(r"[+-]?\d+,\d+\D*", raw):
+        fixed = raw.replace(",", ".")
+        raise UserError(f"Use a decimal point, not a comma: write `{fixed}` instead of `{token}`.")
+    m = _NUMBER_RE.match(raw)
+    if not m:
+        raise _usage_error(cmd, f"`{token[:60]}` is not a number")
+    value = float(m.group(1))
+    if value != value or value in (float("inf"), float("-inf")) or abs(value) >= 1e15:
+        raise _usage_error(cmd, f"`{token[:60]}` is out of range")
+    unit = m.group(2) or unit_prefix
+    if unit is not None and len(unit) > 32:
+        raise _usage_error(cmd, f"The unit `{unit[:40]}…` is too long (32 characters at most)")
+    return value, unit
+
+
+def parse_pct(token: str | None, cmd: str, what: str) -> tuple[float, bool]:
+    """`95`, `95%`, `95.5%`; a bare 0 < x < 1 is a fraction. Returns (percent, read_as_fraction)."""
+    if token is None:
+        raise _usage_error(cmd, f"The {what} is missing")
+    value, unit = parse_value(token, cmd, what)
+    if unit not in (None, "%"):
+        raise _usage_error(cmd, f"`{token[:60]}` is not a percentage")
+    fraction = unit is None and 0 < value < 1
+    if fraction:
+        value = round(value * 100, 6)
+    if not 0 <= value <= 100:
+        raise _usage_error(cmd, f"The {what} must be between 0 and 100%, not `{token[:60]}`")
+    return value, fraction
+
+
+def parse_int(token: str | None, cmd: str, what: str, low: int = 1, high: int = 10_000_000) -> int:
+    if token is None or not re.fullmatch(r"\d{1,9}", token):
+        shown = f"`{token[:60]}`" if token else "nothing"
+        raise _usage_error(cmd, f"The {what} must be a whole number, not {shown}")
+    n = int(token)
+    if not low <= n <= high:
+        raise _usage_error(cmd, f"The {what} must be between {low} and {high}")
+    return n
+
+
+def parse_date(token: str | None, cmd: str) -> date:
+    if token is None:
+        raise _usage_error(cmd, "The date is missing")
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", token):
+            raise ValueError
+        return date.fromisoformat(token)
+    except ValueError:
+        raise _usage_error(cmd, f"`{token[:60]}` is not a date in the form YYYY-MM-DD") from None
+
+
+def parse_user(token: str | None, cmd: str) -> UserRef:
+    if token is None:
+        raise _usage_error(cmd, "Who? Mention the user")
+    m = _MENTION_RE.match(token)
+    if m:
+        return UserRef(m.group(1), m.group(2) or None)
+    m = _BARE_NAME_RE.match(token)
+    if m and token.startswith("@"):
+        return UserRef(m.group(1), m.group(1))
+    raise _usage_error(cmd, f"`{token[:60]}` is not a user mention")
+
+
+def parse_channel(token: str | None, cmd: str) -> ChannelRef:
+    if token is None:
+        raise _usage_error(cmd, "Which channel? Mention it")
+    m = _CHANNEL_RE.match(token)
+    if m:
+        return ChannelRef(m.group(1), m.group(2) or None)
+    m = _BARE_NAME_RE.match(token)
+    if m and token.startswith("#"):
+        return ChannelRef(m.group(1), m.group(1))
+    raise _usage_error(cmd, f"`{token[:60]}` is not a channel mention")
+
+
+def parse_weekday(token: str | None, cmd: str) -> int:
+    if token is None:
+        raise _usage_error(cmd, "The weekday is missing")
+    word = token.lower()
+    for i, day in enumerate(WEEKDAYS):
+        if len(word) >= 3 and day.startswith(word):
+            return i
+    raise _usage_error(cmd, f"`{token[:60]}` is not a weekday (monday … sunday)")
+
+
+def parse_time(token: str | None, cmd: str) -> str:
+    m = _TIME_RE.match(token or "")
+    if not m:
+        shown = f"`{token[:60]}`" if token else "nothing"
+        raise _usage_error(cmd, f"The time must be HH:MM on a 24-hour clock, not {shown}")
+    return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+
+def parse_tz(token: str, cmd: str) -> str:
+    try:
+        ZoneInfo(token)
+    except (ZoneInfoNotFoundError, ValueError):
+        lowered = {z.lower(): z for z in available_timezones()}
+        if token.lower() in lowered:
+            return lowered[token.lower()]
+        raise _usage_error(cmd, f"`{token[:60]}` is not an IANA time zone such as Europe/Berlin") from None
+    return token
+
+
+def _too_many(cmd: str, extra: list[str]) -> None:
+    if extra:
+        raise _usage_error(cmd, f"I did not expect `{' '.join(extra)[:60]}`")
+
+
+def _rest(text: str, skip: int) -> str:
+    """The raw text after the first `skip` tokens, spacing kept (names and notes)."""
+    pos = 0
+    for _ in range(skip):
+        m = _TOKEN_RE.search(text, pos)
+        if m is None:
+            return ""
+        pos = m.end()
+    return text[pos:].strip()
+
+
+def _p_help(args: list[str], text: str) -> Command:
+    return Help(args[0].lower() if args else None)
+
+
+def _p_new(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "new")
+    name = _rest(text, 2) or None
+    if name is not None and len(name) > MAX_NAME:
+        raise _usage_error("new", f"The name is too long ({len(name)} characters, {MAX_NAME} at most)")
+    return New(slug, name)
+
+
+def _p_status(args: list[str], text: str) -> Command:
+    if not args:
+        return Status(None)
+    _too_many("status", args[1:])
+    return Status(parse_slug(args[0], "status"))
+
+
+def _p_owner(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "owner")
+    user = parse_user(args[1] if len(args) > 1 else None, "owner")
+    _too_many("owner", args[2:])
+    return SetOwner(slug, user)
+
+
+def _p_golive(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "golive")
+    day = parse_date(args[1] if len(args) > 1 else None, "golive")
+    _too_many("golive", args[2:])
+    return GoLive(slug, day)
+
+
+def _p_baseline(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "baseline")
+    metric = parse_metric(args[1] if len(args) > 1 else None, "baseline")
+    value, unit = parse_value(args[2] if len(args) > 2 else None, "baseline")
+    direction: str | None = None
+    at: date | None = None
+    rest = args[3:]
+    i = 0
+    while i < len(rest):
+        word = rest[i].lower()
+        if word in ("lower", "higher"):
+            if direction is not None:
+                raise _usage_error("baseline", "Give `lower` or `higher` once")
+            direction = word
+        elif word == "at":
+            at = parse_date(rest[i + 1] if i + 1 < len(rest) else None, "baseline")
+            i += 1
+        elif unit is None and i == 0:
+            if len(rest[i]) > 32 or not re.fullmatch(r"[^\s<>@#`]+", rest[i]):
+                raise _usage_error("baseline", f"`{rest[i][:40]}` is not a unit")
+            unit = rest[i]
+        else:
+            raise _usage_error("baseline", f"I did not expect `{rest[i][:60]}`")
+        i += 1
+    return Baseline(slug, metric, value, unit, direction, at)
+
+
+def _p_measure(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "measure")
+    metric = parse_metric(args[1] if len(args) > 1 else None, "measure")
+    value, unit = parse_value(args[2] if len(args) > 2 else None, "measure")
+    rest = args[3:]
+    if unit is None and len(rest) == 1 and len(rest[0]) <= 32:
+        unit, rest = rest[0], []
+    _too_many("measure", rest)
+    return Measure(slug, metric, value, unit)
+
+
+def _p_threshold(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "threshold")
+    pct, fraction = parse_pct(args[1] if len(args) > 1 else None, "threshold", "bar")
+    min_cases: int | None = None
+    drop: float | None = None
+    rest = args[2:]
+    i = 0
+    while i < len(rest):
+        word = rest[i].lower()
+        nxt = rest[i + 1] if i + 1 < len(rest) else None
+        if word in ("min-cases", "min_cases", "mincases"):
+            min_cases = parse_int(nxt, "threshold", "min-cases", 1, 1_000_000)
+        elif word in ("drop-alert", "drop_alert"):
+            value, unit = parse_value(nxt, "threshold", "drop-alert")
+            if unit not in (None, "pts", "pt", "%") or not 0 < value <= 100:
+                raise _usage_error("threshold", "drop-alert is a number of points between 0 and 100")
+            drop = value
+        else:
+            raise _usage_error("threshold", f"I did not expect `{rest[i][:60]}`")
+        i += 2
+    return Threshold(slug, pct, min_cases, drop, fraction)
+
+
+def _p_eval(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "eval")
+    score, fraction = parse_pct(args[1] if len(args) > 1 else None, "eval", "score")
+    cases: int | None = None
+    version: str | None = None
+    rest = args[2:]
+    i = 0
+    while i < len(rest):
+        word = rest[i].lower()
+        if word == "cases":
+            cases = parse_int(rest[i + 1] if i + 1 < len(rest) else None, "eval", "number of cases")
+            i += 2
+        elif word == "version":
+            version = " ".join(rest[i + 1 :]).strip() or None
+            if version is None:
+                raise _usage_error("eval", "The version text is missing")
+            if len(version) > MAX_VERSION:
+                raise _usage_error("eval", f"The version is too long ({MAX_VERSION} characters at most)")
+            break
+        else:
+            raise _usage_error("eval", f"I did not expect `{rest[i][:60]}`")
+    if cases is None:
+        raise _usage_error("eval", "How many cases did the eval score? Add `cases <n>`")
+    return Eval(slug, score, cases, version, fraction)
+
+
+def _p_path(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "path")
+    if len(args) < 2:
+        raise _usage_error("path", f"Which item? One of {', '.join(PATH_ITEMS)}")
+    item = args[1].lower().replace("_", "-")
+    if item not in PATH_ITEMS:
+        raise _usage_error("path", f"`{args[1][:60]}` is not a path item; use one of {', '.join(PATH_ITEMS)}")
+    state = args[2].lower() if len(args) > 2 else None
+    if state not in ("done", "todo"):
+        raise _usage_error("path", "Say whether the item is `done` or `todo`")
+    note = _rest(text, 4) or None
+    if note is not None and len(note) > MAX_NOTE:
+        raise _usage_error("path", f"The note is too long ({MAX_NOTE} characters at most)")
+    return Path(slug, item, state, note)
+
+
+def _p_checkin(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "checkin")
+    weekday = parse_weekday(args[1] if len(args) > 1 else None, "checkin")
+    time = parse_time(args[2] if len(args) > 2 else None, "checkin")
+    tz = parse_tz(args[3], "checkin") if len(args) > 3 else None
+    _too_many("checkin", args[4:])
+    return CheckinCadence(slug, weekday, time, tz)
+
+
+def _p_escalate(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "escalate")
+    channel = parse_channel(args[1] if len(args) > 1 else None, "escalate")
+    _too_many("escalate", args[2:])
+    return Escalate(slug, channel)
+
+
+def _p_history(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "history")
+    _too_many("history", args[1:])
+    return History(slug)
+
+
+def _p_audit(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "audit")
+    _too_many("audit", args[1:])
+    return Audit(slug)
+
+
+_PARSERS = {
+    "help": _p_help,
+    "new": _p_new,
+    "status": _p_status,
+    "owner": _p_owner,
+    "golive": _p_golive,
+    "baseline": _p_baseline,
+    "measure": _p_measure,
+    "threshold": _p_threshold,
+    "eval": _p_eval,
+    "path": _p_path,
+    "checkin": _p_checkin,
+    "escalate": _p_escalate,
+    "history": _p_history,
+    "audit": _p_audit,
+}
+assert set(_PARSERS) == set(COMMAND_NAMES)

@@ -1,0 +1,127 @@
+"""text + actor -> Reply for every surface: parse, call one service, build the reply."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from bot import commands as c
+from bot.errors import UserError
+from bot.gaps import fmt_pct
+from bot.ports import Actor
+from bot.replies import Action, Reply, Series, Tone
+from bot.services import Outcome, Services
+from bot.views import done_reply, error_reply, help_reply, portfolio_reply, status_reply
+
+log = logging.getLogger(__name__)
+
+# Adapters may resolve a mentioned user id to a display name (Slack users.info, Teams entities).
+NameResolver = Callable[[str], str | None]
+
+
+class Router:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def handle(self, text: str, actor: Actor, resolve_name: NameResolver | None = None) -> Reply:
+        """Never raises: refused commands become one-sentence error replies."""
+        try:
+            command = c.parse(text)
+            return self.execute(command, actor, resolve_name)
+        except c.UnknownCommand as e:
+            return error_reply(e.sentence, with_help=True)
+        except UserError as e:
+            return error_reply(e.sentence)
+        except Exception:
+            log.exception("command failed: %r by %s", text[:200], actor.ref)
+            return error_reply("Something went wrong on our side; nothing was changed. Please try again.")
+
+    def execute(self, cmd: c.Command, actor: Actor, resolve_name: NameResolver | None = None) -> Reply:
+        s = self.services
+        if isinstance(cmd, c.Help):
+            return help_reply()
+        if isinstance(cmd, c.Status):
+            if cmd.slug is None:
+                return portfolio_reply(s.portfolio())
+            return status_reply(s.pilot_report(cmd.slug))
+        if isinstance(cmd, c.History):
+            return self.history(cmd.slug)
+        if isinstance(cmd, c.Audit):
+            return self.audit(cmd.slug)
+        if isinstance(cmd, c.New):
+            return _done(s.new_pilot(actor, cmd.slug, cmd.name))
+        if isinstance(cmd, c.SetOwner):
+            name = resolve_name(cmd.user.id) if resolve_name else None
+            return _done(s.set_owner(actor, cmd.slug, cmd.user, name))
+        if isinstance(cmd, c.GoLive):
+            return _done(s.set_go_live(actor, cmd.slug, cmd.day))
+        if isinstance(cmd, c.Baseline):
+            return _done(s.set_baseline(actor, cmd.slug, cmd.metric, cmd.value, cmd.unit, cmd.direction, cmd.at))
+        if isinstance(cmd, c.Measure):
+            return _done(s.record_measurement(actor, cmd.slug, cmd.metric, cmd.value, cmd.unit))
+        if isinstance(cmd, c.Threshold):
+            out = s.set_threshold(actor, cmd.slug, cmd.pct, cmd.min_cases, cmd.drop_alert)
+            return _done(out, _fraction_note(cmd.read_as_fraction, cmd.pct))
+        if isinstance(cmd, c.Eval):
+            out = s.record_eval(actor, cmd.slug, cmd.score, cmd.cases, cmd.version)
+            return _done(out, _fraction_note(cmd.read_as_fraction, cmd.score))
+        if isinstance(cmd, c.Path):
+            return _done(s.set_path(actor, cmd.slug, cmd.item, cmd.state, cmd.note))
+        if isinstance(cmd, c.CheckinCadence):
+            return _done(s.set_cadence(actor, cmd.slug, cmd.weekday, cmd.time, cmd.tz))
+        if isinstance(cmd, c.Escalate):
+            return _done(s.set_escalation(actor, cmd.slug, cmd.channel))
+        raise AssertionError(f"unhandled command {cmd!r}")
+
+    def history(self, slug: str) -> Reply:
+        pilot, evals, pol, metrics = self.services.history(slug)
+        series = []
+        lines = []
+        if evals:
+            ref = f"bar {fmt_pct(pol.threshold)}" if pol else None
+            series.append(Series("eval score", tuple(e.score for e in evals), pol.threshold if pol else None, ref, "%"))
+        else:
+            lines.append("No eval runs yet.")
+        for m, values in metrics:
+            unit = m.unit if m.unit in ("%", "") else f" {m.unit}"
+            series.append(
+                Series(m.key, tuple(v.value for v in values), m.baseline, f"baseline {m.baseline:g}{unit}", unit)
+            )
+        if not metrics:
+            lines.append("No metrics yet.")
+        return Reply(
+            text=f"History of `{pilot.slug}` ({len(evals)} eval runs, oldest → newest):",
+            series=tuple(series),
+            lines=tuple(lines),
+            actions=(Action("Status", command=f"status {pilot.slug}"),),
+        )
+
+    def audit(self, slug: str) -> Reply:
+        pilot, events = self.services.audit_log(slug)
+        tz = ZoneInfo(self.services.settings.pilotbot_timezone)
+        lines = []
+        for e in events:
+            when = e.at.astimezone(tz if tz else UTC).strftime("%Y-%m-%d %H:%M")
+            change = ", ".join(f"{k}={v}" for k, v in (e.after or {}).items() if v is not None)
+            lines.append(f"{when}  {e.actor}  {e.action}  {change}"[:300])
+        if not lines:
+            lines.append("No changes recorded yet.")
+        return Reply(text=f"Last {len(events)} changes to `{pilot.slug}`, newest first:", lines=tuple(lines))
+
+
+def _fraction_note(fraction: bool, pct: float) -> str | None:
+    return f"(I read that as a fraction: {fmt_pct(pct)}.)" if fraction else None
+
+
+def _done(out: Outcome, note: str | None = None) -> Reply:
+    lines = list(out.lines)
+    if note:
+        lines.insert(0, note)
+    actions: tuple[Action, ...] = ()
+    if out.pilot is not None:
+        actions = (Action("Status", command=f"status {out.pilot.slug}"),)
+    tone = Tone.warning if out.alerts else Tone.success
+    reply = done_reply(out.text, *lines, actions=actions)
+    return Reply(text=reply.text, tone=tone, lines=reply.lines, actions=reply.actions)

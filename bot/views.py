@@ -1,0 +1,170 @@
+"""Builders: reports -> neutral replies. All user-facing wording of cards lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.commands import GRAMMAR, WEEKDAYS
+from bot.gaps import (
+    OPTIONAL_ITEMS,
+    REQUIRED_ITEMS,
+    Gap,
+    GapResult,
+    GapState,
+    fmt_pct,
+    improvement,
+    ready_line,
+    verdict,
+)
+from bot.replies import (
+    Action,
+    GapCard,
+    GapRow,
+    MetricLine,
+    Portfolio,
+    PortfolioRow,
+    Reply,
+    Tone,
+)
+from bot.reports import PilotReport, PortfolioEntry
+
+PORTFOLIO_PAGE = 25
+
+
+def owner_label(platform: str | None, user_id: str | None, name: str | None) -> str | None:
+    if user_id is None:
+        return None
+    return f"@{name or user_id}"
+
+
+def next_step(slug: str, gap: GapResult, short: bool = False) -> str:
+    s, st = gap.gap, gap.state
+    if s is Gap.baseline:
+        if st is GapState.open:
+            return "record a baseline" if short else f"Record a pre-pilot number: `baseline {slug} <metric> <value> <unit>`"
+        return "find a pre-go-live baseline" if short else (
+            f"Every baseline was measured after go-live: find a pre-go-live number (`baseline {slug} <metric> <value> at <YYYY-MM-DD>`)"
+        )
+    if s is Gap.owner:
+        if "no owner" in gap.reason:
+            return "name an owner" if short else f"Name one accountable owner: `owner {slug} @someone`"
+        if st is GapState.open:
+            return "owner missed 2 check-ins" if short else f"The owner missed two check-ins: confirm or reassign with `owner {slug} @someone`"
+        return "answer the check-in" if short else "The last weekly check-in was missed: answer this week's"
+    if s is Gap.quality:
+        if "no acceptance bar" in gap.reason:
+            return "set an eval bar" if short else f"Write the acceptance bar: `threshold {slug} 95 min-cases 100`"
+        if "no eval run" in gap.reason:
+            return "run the eval" if short else f"Score the eval set and record it: `eval {slug} <pct> cases <n>`"
+        if "cases" in gap.reason and "<" in gap.reason:
+            return "grow the eval set" if short else f"Grow the labelled eval set ({gap.reason})"
+        return "fix quality below bar" if short else f"Quality is below the bar ({gap.reason}): fix and re-run the eval"
+    return "finish the production path" if short else (
+        f"Finish the production path ({gap.reason.removeprefix('to do: ')}): `path {slug} <item> done`"
+    )
+
+
+def gap_card(report: PilotReport) -> GapCard:
+    p = report.pilot
+    rows = tuple(GapRow(r.gap, r.state, r.reason) for r in report.gaps.results)
+    metrics = tuple(
+        MetricLine(
+            m.key,
+            improvement(m),
+            verdict(m),
+        )
+        for m in report.metrics
+    )
+    eval_line = None
+    if report.evals:
+        run = report.evals[0]
+        bits = [f"{fmt_pct(run.score)} on {run.cases} cases"]
+        if report.policy:
+            bits.append(f"bar {fmt_pct(report.policy.threshold)}")
+        if len(report.evals) > 1:
+            delta = run.score - report.evals[1].score
+            bits.append(f"{'+' if delta >= 0 else '−'}{abs(round(delta, 1)):g} pts vs previous")
+        if run.version:
+            bits.append(f"version {run.version}")
+        bits.append(run.run_at.date().isoformat())
+        eval_line = ", ".join(bits)
+    elif report.policy:
+        eval_line = f"no run yet; bar {fmt_pct(report.policy.threshold)} on ≥ {report.policy.min_cases} cases"
+    states = {i.item: i for i in report.path}
+    shown = list(REQUIRED_ITEMS) + [i for i in OPTIONAL_ITEMS if i in states]
+    path_line = ", ".join(
+        f"{'☑' if states.get(i) and states[i].state == 'done' else '☐'} {i}" for i in shown
+    )
+    steps = tuple(next_step(p.slug, r) for r in report.gaps.results if r.state is not GapState.closed)
+    return GapCard(
+        slug=p.slug,
+        name=p.name,
+        stage=p.stage,
+        ready=report.gaps.ready,
+        gaps=rows,
+        owner=owner_label(p.owner_platform, p.owner_id, p.owner_name),
+        go_live=p.go_live.isoformat() if p.go_live else None,
+        metrics=metrics,
+        eval_line=eval_line,
+        path_line=path_line,
+        next_steps=steps,
+    )
+
+
+def status_reply(report: PilotReport) -> Reply:
+    slug = report.pilot.slug
+    return Reply(
+        card=gap_card(report),
+        tone=Tone.success if report.gaps.ready else Tone.info,
+        actions=(
+            Action("History", command=f"history {slug}"),
+            Action("Audit log", command=f"audit {slug}"),
+        ),
+    )
+
+
+def portfolio_reply(entries: Sequence[PortfolioEntry], page: int = PORTFOLIO_PAGE) -> Reply:
+    ready = sum(1 for e in entries if e.gaps.ready)
+    counts: dict[str, dict[str, int]] = {g.value: {s.value: 0 for s in GapState} for g in Gap}
+    for e in entries:
+        for r in e.gaps.results:
+            counts[r.gap.value][r.state.value] += 1
+    # Pilots that need attention first; ready ones last; then by slug.
+    ordered = sorted(entries, key=lambda e: (e.gaps.ready, e.pilot.slug))
+    rows = []
+    for e in ordered[:page]:
+        p = e.pilot
+        first_gap = next((r for r in e.gaps.results if r.state is not GapState.closed), None)
+        rows.append(
+            PortfolioRow(
+                slug=p.slug,
+                name=p.name,
+                states=tuple(r.state for r in e.gaps.results),  # type: ignore[arg-type]
+                ready=e.gaps.ready,
+                owner=owner_label(p.owner_platform, p.owner_id, p.owner_name),
+                next_step=next_step(p.slug, first_gap, short=True) if first_gap else "ready to ship",
+            )
+        )
+    summary = ready_line(ready, len(entries))
+    return Reply(
+        portfolio=Portfolio(ready, len(entries), summary, tuple(rows), max(0, len(entries) - page), counts),
+    )
+
+
+def help_reply(prefix: str = "") -> Reply:
+    lines = [f"`{prefix}{usage}` — {summary}. e.g. `{prefix}{example}`" for _, usage, example, summary in GRAMMAR]
+    return Reply(text="pilotbot commands:", lines=tuple(lines))
+
+
+def error_reply(sentence: str, with_help: bool = False) -> Reply:
+    if with_help:
+        return Reply(text=sentence, tone=Tone.error, ok=False, lines=help_reply().lines)
+    return Reply(text=sentence, tone=Tone.error, ok=False)
+
+
+def done_reply(text: str, *lines: str, actions: tuple[Action, ...] = ()) -> Reply:
+    return Reply(text=text, tone=Tone.success, lines=tuple(lines), actions=actions)
+
+
+def weekday_name(i: int) -> str:
+    return WEEKDAYS[i].capitalize()

@@ -1,0 +1,234 @@
+"""SQLModel tables for every entity of SPEC §2 and the enums their columns use.
+
+Imports nothing of ours: bot/ and adapters/ depend on this module, never the reverse.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import JSON, Column, Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC and hands back aware datetimes: SQLite drops tzinfo otherwise."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Stage(StrEnum):
+    pilot = "pilot"
+    production = "production"
+    paused = "paused"
+    retired = "retired"
+
+
+class Direction(StrEnum):
+    lower = "lower"
+    higher = "higher"
+
+
+class Source(StrEnum):
+    command = "command"
+    checkin = "checkin"
+    api = "api"
+    demo = "demo"
+
+
+class ItemState(StrEnum):
+    todo = "todo"
+    done = "done"
+
+
+class EscalationKind(StrEnum):
+    eval_below_bar = "eval_below_bar"
+    eval_drop = "eval_drop"
+    checkin_missed = "checkin_missed"
+    no_owner = "no_owner"
+
+
+class Pilot(SQLModel, table=True):
+    __tablename__ = "pilot"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=40, unique=True, index=True)
+    name: str = Field(max_length=200)
+    stage: str = Field(default=Stage.pilot.value, max_length=16)
+    go_live: date | None = None
+    owner_platform: str | None = Field(default=None, max_length=16)
+    owner_id: str | None = Field(default=None, max_length=128)
+    owner_name: str | None = Field(default=None, max_length=200)
+    escalation_platform: str | None = Field(default=None, max_length=16)
+    escalation_channel_id: str | None = Field(default=None, max_length=128)
+    escalation_channel_name: str | None = Field(default=None, max_length=200)
+    checkin_weekday: int = 0
+    checkin_time: str = Field(default="09:00", max_length=5)
+    checkin_tz: str = Field(default="UTC", max_length=64)
+    owner_since: datetime | None = _ts()
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Metric(SQLModel, table=True):
+    __tablename__ = "metric"
+    __table_args__ = (sa.UniqueConstraint("pilot_id", "key", name="uq_metric_pilot_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pilot_id: int = Field(foreign_key="pilot.id", ondelete="CASCADE")
+    key: str = Field(max_length=64)
+    unit: str = Field(default="", max_length=32)
+    direction: str = Field(default=Direction.lower.value, max_length=8)
+    baseline: float
+    baseline_at: date
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Measurement(SQLModel, table=True):
+    __tablename__ = "measurement"
+    __table_args__ = (sa.Index("ix_measurement_metric_time", "metric_id", "measured_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    metric_id: int = Field(foreign_key="metric.id", ondelete="CASCADE")
+    value: float
+    measured_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    source: str = Field(default=Source.command.value, max_length=16)
+    recorded_by: str = Field(max_length=200)
+
+
+class EvalPolicy(SQLModel, table=True):
+    __tablename__ = "eval_policy"
+
+    pilot_id: int = Field(foreign_key="pilot.id", primary_key=True, ondelete="CASCADE")
+    threshold: float
+    min_cases: int = 100
+    drop_alert: float = 2.0
+
+
+class EvalRun(SQLModel, table=True):
+    __tablename__ = "eval_run"
+    __table_args__ = (sa.Index("ix_eval_run_pilot_time", "pilot_id", "run_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pilot_id: int = Field(foreign_key="pilot.id", ondelete="CASCADE")
+    score: float
+    cases: int
+    version: str | None = Field(default=None, max_length=200)
+    field_scores: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
+    run_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    source: str = Field(default=Source.command.value, max_length=16)
+    recorded_by: str = Field(max_length=200)
+
+
+class PathItem(SQLModel, table=True):
+    __tablename__ = "path_item"
+    __table_args__ = (sa.UniqueConstraint("pilot_id", "item", name="uq_path_item_pilot_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pilot_id: int = Field(foreign_key="pilot.id", ondelete="CASCADE")
+    item: str = Field(max_length=32)
+    state: str = Field(default=ItemState.todo.value, max_length=8)
+    note: str | None = Field(default=None, max_length=500)
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class CheckIn(SQLModel, table=True):
+    __tablename__ = "check_in"
+    __table_args__ = (
+        sa.UniqueConstraint("pilot_id", "period", name="uq_check_in_pilot_period"),
+        sa.Index("ix_check_in_pilot_due", "pilot_id", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    pilot_id: int = Field(foreign_key="pilot.id", ondelete="CASCADE")
+    period: str = Field(max_length=10)
+    owner_ref: str | None = Field(default=None, max_length=200)
+    due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    claimed_at: datetime | None = _ts()
+    sent_at: datetime | None = _ts()
+    reminded_at: datetime | None = _ts()
+    answered_at: datetime | None = _ts()
+    escalated_at: datetime | None = _ts()
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    message_ref: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class Escalation(SQLModel, table=True):
+    __tablename__ = "escalation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    pilot_id: int = Field(foreign_key="pilot.id", ondelete="CASCADE", index=True)
+    kind: str = Field(max_length=32)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    targets: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    claimed_at: datetime | None = _ts()
+    sent_at: datetime | None = _ts(index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+    __table_args__ = (sa.Index("ix_audit_event_pilot_at", "pilot_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str = Field(max_length=200)
+    pilot_id: int | None = Field(default=None, foreign_key="pilot.id", ondelete="CASCADE")
+    action: str = Field(max_length=32)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ConversationRef(SQLModel, table=True):
+    """A Teams conversation reference, kept so the bot can message proactively."""
+
+    __tablename__ = "conversation_ref"
+    __table_args__ = (sa.UniqueConstraint("platform", "key", name="uq_conversation_ref_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    key: str = Field(max_length=300)
+    reference: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    token_hash: str = Field(max_length=128, unique=True)
+    pilot_id: int | None = Field(default=None, foreign_key="pilot.id", ondelete="CASCADE")
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    revoked_at: datetime | None = _ts()
+    last_used_at: datetime | None = _ts()
