@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="pilotbot: govern AI pilots from Slack, Teams and the console.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="pilotbot: govern AI pilots from Slack, Teams and the console."
+)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
 
@@ -65,8 +67,9 @@ def db_upgrade() -> None:
 @app.command()
 def serve() -> None:
     """Run the server: Slack, Teams, REST API and the scheduler."""
-    typer.echo("`serve` arrives with the Slack surface; use `pilotbot chat` meanwhile.", err=True)
-    raise typer.Exit(2)
+    from adapters.server import run
+
+    run(_core())
 
 
 def main() -> None:

@@ -129,34 +129,71 @@ class Audit:
 
 
 Command = (
-    Help | New | Status | SetOwner | GoLive | Baseline | Measure | Threshold | Eval | Path
-    | CheckinCadence | Escalate | History | Audit
+    Help
+    | New
+    | Status
+    | SetOwner
+    | GoLive
+    | Baseline
+    | Measure
+    | Threshold
+    | Eval
+    | Path
+    | CheckinCadence
+    | Escalate
+    | History
+    | Audit
 )
 
 # name, usage, example, summary — the help text and every "write it like this" come from here.
 GRAMMAR: tuple[tuple[str, str, str, str], ...] = (
     ("help", "help", "help", "list commands with one example each"),
     ("new", "new <slug> [<name>]", "new support-drafts Support reply drafts", "register a pilot"),
-    ("status", "status [<slug>]", "status support-drafts",
-     "the portfolio, or one pilot's four gaps, metrics and latest eval"),
+    (
+        "status",
+        "status [<slug>]",
+        "status support-drafts",
+        "the portfolio, or one pilot's four gaps, metrics and latest eval",
+    ),
     ("owner", "owner <slug> <@user>", "owner support-drafts @dana", "set the accountable owner"),
-    ("golive", "golive <slug> <YYYY-MM-DD>", "golive support-drafts 2026-09-28",
-     "the date the AI was switched on"),
-    ("baseline", "baseline <slug> <metric> <value> [<unit>] [lower|higher] [at <YYYY-MM-DD>]",
-     "baseline support-drafts handle_time 14 min lower at 2026-09-14",
-     "the pre-pilot number that better is measured against"),
-    ("measure", "measure <slug> <metric> <value>", "measure support-drafts handle_time 9",
-     "record this week's value of a metric"),
-    ("threshold", "threshold <slug> <pct> [min-cases <n>] [drop-alert <pts>]",
-     "threshold legal-intake 95% min-cases 150", "the acceptance bar for evals"),
-    ("eval", "eval <slug> <pct> cases <n> [version <text>]",
-     "eval legal-intake 96.2% cases 150 version prompt-v7", "record an eval run"),
-    ("path", "path <slug> <item> done|todo [<note or link>]",
-     "path support-drafts rollback done https://wiki/runbook", "production-path checklist"),
-    ("checkin", "checkin <slug> <weekday> <HH:MM> [<IANA tz>]",
-     "checkin support-drafts monday 09:00 Europe/Berlin", "when the weekly check-in is due"),
-    ("escalate", "escalate <slug> <#channel>", "escalate support-drafts #ai-pilots",
-     "where escalations go"),
+    ("golive", "golive <slug> <YYYY-MM-DD>", "golive support-drafts 2026-09-28", "the date the AI was switched on"),
+    (
+        "baseline",
+        "baseline <slug> <metric> <value> [<unit>] [lower|higher] [at <YYYY-MM-DD>]",
+        "baseline support-drafts handle_time 14 min lower at 2026-09-14",
+        "the pre-pilot number that better is measured against",
+    ),
+    (
+        "measure",
+        "measure <slug> <metric> <value>",
+        "measure support-drafts handle_time 9",
+        "record this week's value of a metric",
+    ),
+    (
+        "threshold",
+        "threshold <slug> <pct> [min-cases <n>] [drop-alert <pts>]",
+        "threshold legal-intake 95% min-cases 150",
+        "the acceptance bar for evals",
+    ),
+    (
+        "eval",
+        "eval <slug> <pct> cases <n> [version <text>]",
+        "eval legal-intake 96.2% cases 150 version prompt-v7",
+        "record an eval run",
+    ),
+    (
+        "path",
+        "path <slug> <item> done|todo [<note or link>]",
+        "path support-drafts rollback done https://wiki/runbook",
+        "production-path checklist",
+    ),
+    (
+        "checkin",
+        "checkin <slug> <weekday> <HH:MM> [<IANA tz>]",
+        "checkin support-drafts monday 09:00 Europe/Berlin",
+        "when the weekly check-in is due",
+    ),
+    ("escalate", "escalate <slug> <#channel>", "escalate support-drafts #ai-pilots", "where escalations go"),
     ("history", "history <slug>", "history support-drafts", "eval scores and metric values over time"),
     ("audit", "audit <slug>", "audit support-drafts", "the last 20 changes, who and when"),
 )
@@ -211,8 +248,7 @@ def parse_slug(token: str | None, cmd: str) -> str:
     if not SLUG_RE.fullmatch(slug):
         raise _usage_error(
             cmd,
-            f"`{token[:60]}` is not a valid slug (2–40 of a-z, 0-9 and -, starting with a letter "
-            "or digit)",
+            f"`{token[:60]}` is not a valid slug (2–40 of a-z, 0-9 and -, starting with a letter or digit)",
         )
     return slug
 

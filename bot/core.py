@@ -22,7 +22,9 @@ class Core:
     clock: Clock
 
 
-def build_core(settings: Settings, clock: Clock | None = None, engine: Engine | None = None, migrate: bool = True) -> Core:
+def build_core(
+    settings: Settings, clock: Clock | None = None, engine: Engine | None = None, migrate: bool = True
+) -> Core:
     engine = engine or make_engine(settings.database_url)
     if migrate:
         ensure_schema(engine)

@@ -31,7 +31,10 @@ def eval_alerts(
     old = fmt_pct(previous.score) if previous else "no previous run"
     version = f" (version {run.version})" if run.version else ""
     if kind is EscalationKind.eval_below_bar:
-        headline = f"`{pilot.slug}` eval fell below the bar: {old} → {fmt_pct(run.score)}{version}, bar {fmt_pct(policy.threshold)}."
+        headline = (
+            f"`{pilot.slug}` eval fell below the bar: {old} → {fmt_pct(run.score)}{version}, "
+            f"bar {fmt_pct(policy.threshold)}."
+        )
     else:
         drop = fmt_number(round(previous.score - run.score, 1)) if previous else "0"
         headline = (
@@ -61,7 +64,9 @@ def eval_alerts(
                 "new": run.score,
                 "bar": policy.threshold,
                 "version": run.version,
-                "targets_text": ("Pinging " + " and ".join(who) + ".") if who else "No owner or escalation channel to ping.",
+                "targets_text": ("Pinging " + " and ".join(who) + ".")
+                if who
+                else "No owner or escalation channel to ping.",
             },
             created_at=now,
         )

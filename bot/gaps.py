@@ -133,7 +133,7 @@ def _signed(n: float, suffix: str) -> str:
 
 
 def verdict(metric: MetricFacts) -> str | None:
-    """"better", "worse" or "no change" against the baseline, by the metric's direction."""
+    """ "better", "worse" or "no change" against the baseline, by the metric's direction."""
     if metric.latest is None:
         return None
     delta = metric.latest - metric.baseline

@@ -12,11 +12,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot.cadence import period_of
 from bot.clock import Clock, SystemClock
 from bot.commands import USAGE, ChannelRef, UserRef
 from bot.config import Settings
 from bot.errors import UserError
 from bot.escalations import eval_alerts
+from bot.forms import CheckinForm, build_checkin_form, parse_checkin_answer
 from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Actor
 from bot.reports import PilotReport, PortfolioEntry, pilot_report, portfolio
@@ -24,9 +26,10 @@ from storage import repo
 from storage.db import session_scope
 from storage.models import (
     AuditEvent,
+    CheckIn,
+    Escalation,
     EvalPolicy,
     EvalRun,
-    Escalation,
     Measurement,
     Metric,
     PathItem,
@@ -76,7 +79,9 @@ class Services:
         with session_scope(self.engine) as s:
             return portfolio(s, self.clock.now(), self.grace)
 
-    def history(self, slug: str, n: int = 26) -> tuple[Pilot, list[EvalRun], EvalPolicy | None, list[tuple[Metric, list[Measurement]]]]:
+    def history(
+        self, slug: str, n: int = 26
+    ) -> tuple[Pilot, list[EvalRun], EvalPolicy | None, list[tuple[Metric, list[Measurement]]]]:
         with session_scope(self.engine) as s:
             pilot = self._pilot(s, slug, "history")
             assert pilot.id is not None
@@ -181,12 +186,21 @@ class Services:
                 m.direction = direction or m.direction
                 m.baseline, m.baseline_at = value, at
             s.add(m)
-            self._audit(s, actor, pilot, "baseline", before, {"metric": key, **snapshot(m, "unit", "direction", "baseline", "baseline_at")})
+            self._audit(
+                s,
+                actor,
+                pilot,
+                "baseline",
+                before,
+                {"metric": key, **snapshot(m, "unit", "direction", "baseline", "baseline_at")},
+            )
             s.commit()
             from bot.gaps import with_unit
 
-            when = "before go-live" if pilot.go_live and at <= pilot.go_live else (
-                "after go-live (a reconstructed before-state)" if pilot.go_live else "go-live not set yet"
+            when = (
+                "before go-live"
+                if pilot.go_live and at <= pilot.go_live
+                else ("after go-live (a reconstructed before-state)" if pilot.go_live else "go-live not set yet")
             )
             return Outcome(
                 f"Baseline for `{slug}` {key}: {with_unit(value, m.unit)} ({m.direction} is better), "
@@ -214,7 +228,9 @@ class Services:
                 raise UserError(
                     f"`{key}` is measured in {m.unit}, not {unit}: write `measure {slug} {key} {fmt_number(value)}`."
                 )
-            row = Measurement(metric_id=m.id or 0, value=value, measured_at=now, source=source.value, recorded_by=actor.ref)
+            row = Measurement(
+                metric_id=m.id or 0, value=value, measured_at=now, source=source.value, recorded_by=actor.ref
+            )
             s.add(row)
             self._audit(s, actor, pilot, "measure", None, {"metric": key, "value": value, "source": source.value})
             s.commit()
@@ -324,7 +340,9 @@ class Services:
             ZoneInfo(pilot.checkin_tz)
             pilot.updated_at = self.clock.now()
             s.add(pilot)
-            self._audit(s, actor, pilot, "checkin", before, snapshot(pilot, "checkin_weekday", "checkin_time", "checkin_tz"))
+            self._audit(
+                s, actor, pilot, "checkin", before, snapshot(pilot, "checkin_weekday", "checkin_time", "checkin_tz")
+            )
             s.commit()
             return Outcome(
                 f"`{slug}` check-in: every {weekday_name(weekday)} at {time} {pilot.checkin_tz}.", pilot=pilot
@@ -341,7 +359,11 @@ class Services:
             pilot.updated_at = self.clock.now()
             s.add(pilot)
             self._audit(
-                s, actor, pilot, "escalate", before,
+                s,
+                actor,
+                pilot,
+                "escalate",
+                before,
                 snapshot(pilot, "escalation_platform", "escalation_channel_id", "escalation_channel_name"),
             )
             s.commit()
@@ -372,11 +394,97 @@ class Services:
             )
         if pilot.created_by == actor.ref:
             return
-        raise UserError(
-            f"`{pilot.slug}` has no owner yet, so only its creator or an admin can change it."
-        )
+        raise UserError(f"`{pilot.slug}` has no owner yet, so only its creator or an admin can change it.")
 
     def _audit(
-        self, s: Session, actor: Actor, pilot: Pilot, action: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+        self,
+        s: Session,
+        actor: Actor,
+        pilot: Pilot,
+        action: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
     ) -> None:
-        s.add(AuditEvent(actor=actor.ref, pilot_id=pilot.id, action=action, before=before, after=after, at=self.clock.now()))
+        s.add(
+            AuditEvent(
+                actor=actor.ref, pilot_id=pilot.id, action=action, before=before, after=after, at=self.clock.now()
+            )
+        )
+
+
+class CheckinServices:
+    """The check-in form and its answer: one implementation for the Slack modal and the Teams card."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    def form(self, slug: str) -> CheckinForm:
+        with session_scope(self.s.engine) as s:
+            pilot = self.s._pilot(s, slug, "status")
+            assert pilot.id is not None
+            metrics = [
+                (m.key, m.unit, last.value if last else None) for m, last in repo.metrics_with_latest(s, pilot.id)
+            ]
+            row = self._open_checkin(s, pilot)
+            period = row.period if row else period_of(self.s.clock.now(), pilot.checkin_tz)
+            return build_checkin_form(pilot.slug, pilot.name, period, metrics)
+
+    def answer(self, actor: Actor, slug: str, raw: dict[str, object]) -> Outcome:
+        """Validates all fields (FormErrors), then records measurements and answers the check-in."""
+        now = self.s.clock.now()
+        form = self.form(slug)
+        answer = parse_checkin_answer(form, raw)
+        with session_scope(self.s.engine) as s:
+            pilot = self.s._pilot(s, slug, "status")
+            self.s._may_change(pilot, actor)
+            assert pilot.id is not None
+            metrics = {m.key: m for m, _ in repo.metrics_with_latest(s, pilot.id)}
+            for key, value in answer.values.items():
+                m = metrics.get(key)
+                if m is None or m.id is None:
+                    continue
+                s.add(
+                    Measurement(
+                        metric_id=m.id, value=value, measured_at=now, source=Source.checkin.value, recorded_by=actor.ref
+                    )
+                )
+            row = self._open_checkin(s, pilot)
+            if row is None:
+                # Answered before the scheduler asked: keep the report against this period.
+                row = repo.checkin_for_period(s, pilot.id, form.period) or CheckIn(
+                    pilot_id=pilot.id, period=form.period, owner_ref=actor.ref, due_at=now
+                )
+            row.answered_at = row.answered_at or now
+            row.report = {
+                "values": answer.values,
+                "eval_score": answer.eval_score,
+                "triage": answer.triage,
+                "by": actor.ref,
+                "at": now.isoformat(),
+            }
+            s.add(row)
+            self.s._audit(s, actor, pilot, "checkin_answer", None, {"period": row.period, **answer.values})
+            s.commit()
+        lines = [f"Thanks — recorded {len(answer.values)} metric value(s) for {form.period}."]
+        alerts: list[Escalation] = []
+        if answer.eval_score is not None:
+            cases = self._last_cases(slug)
+            out = self.s.record_eval(actor, slug, answer.eval_score, cases, None, Source.checkin)
+            lines.extend([out.text, *out.lines])
+            alerts = out.alerts
+        if answer.triage:
+            lines.append(f"Triage note saved: {answer.triage[:200]}")
+        return Outcome(f"Check-in for `{slug}` answered.", lines, pilot, alerts)
+
+    def _last_cases(self, slug: str) -> int:
+        # A score typed into the check-in re-scores the same eval set as the last run.
+        with session_scope(self.s.engine) as s:
+            pilot = self.s._pilot(s, slug, "eval")
+            assert pilot.id is not None
+            last = next(iter(repo.latest_evals(s, pilot.id, 1)), None)
+            pol = repo.policy(s, pilot.id)
+            return last.cases if last else (pol.min_cases if pol else 100)
+
+    def _open_checkin(self, s: Session, pilot: Pilot) -> CheckIn | None:
+        assert pilot.id is not None
+        return repo.latest_unanswered_checkin(s, pilot.id, self.s.clock.now())

@@ -41,15 +41,28 @@ def next_step(slug: str, gap: GapResult, short: bool = False) -> str:
     s, st = gap.gap, gap.state
     if s is Gap.baseline:
         if st is GapState.open:
-            return "record a baseline" if short else f"Record a pre-pilot number: `baseline {slug} <metric> <value> <unit>`"
-        return "find a pre-go-live baseline" if short else (
-            f"Every baseline was measured after go-live: find a pre-go-live number (`baseline {slug} <metric> <value> at <YYYY-MM-DD>`)"
+            return (
+                "record a baseline"
+                if short
+                else f"Record a pre-pilot number: `baseline {slug} <metric> <value> <unit>`"
+            )
+        return (
+            "find a pre-go-live baseline"
+            if short
+            else (
+                "Every baseline was measured after go-live: find a pre-go-live number "
+                f"(`baseline {slug} <metric> <value> at <YYYY-MM-DD>`)"
+            )
         )
     if s is Gap.owner:
         if "no owner" in gap.reason:
             return "name an owner" if short else f"Name one accountable owner: `owner {slug} @someone`"
         if st is GapState.open:
-            return "owner missed 2 check-ins" if short else f"The owner missed two check-ins: confirm or reassign with `owner {slug} @someone`"
+            return (
+                "owner missed 2 check-ins"
+                if short
+                else f"The owner missed two check-ins: confirm or reassign with `owner {slug} @someone`"
+            )
         return "answer the check-in" if short else "The last weekly check-in was missed: answer this week's"
     if s is Gap.quality:
         if "no acceptance bar" in gap.reason:
@@ -59,8 +72,10 @@ def next_step(slug: str, gap: GapResult, short: bool = False) -> str:
         if "cases" in gap.reason and "<" in gap.reason:
             return "grow the eval set" if short else f"Grow the labelled eval set ({gap.reason})"
         return "fix quality below bar" if short else f"Quality is below the bar ({gap.reason}): fix and re-run the eval"
-    return "finish the production path" if short else (
-        f"Finish the production path ({gap.reason.removeprefix('to do: ')}): `path {slug} <item> done`"
+    return (
+        "finish the production path"
+        if short
+        else (f"Finish the production path ({gap.reason.removeprefix('to do: ')}): `path {slug} <item> done`")
     )
 
 
@@ -92,9 +107,7 @@ def gap_card(report: PilotReport) -> GapCard:
         eval_line = f"no run yet; bar {fmt_pct(report.policy.threshold)} on ≥ {report.policy.min_cases} cases"
     states = {i.item: i for i in report.path}
     shown = list(REQUIRED_ITEMS) + [i for i in OPTIONAL_ITEMS if i in states]
-    path_line = ", ".join(
-        f"{'☑' if states.get(i) and states[i].state == 'done' else '☐'} {i}" for i in shown
-    )
+    path_line = ", ".join(f"{'☑' if states.get(i) and states[i].state == 'done' else '☐'} {i}" for i in shown)
     steps = tuple(next_step(p.slug, r) for r in report.gaps.results if r.state is not GapState.closed)
     return GapCard(
         slug=p.slug,

@@ -49,8 +49,9 @@ class Stage(StrEnum):
 
 
 class Direction(StrEnum):
-    lower = "lower"
-    higher = "higher"
+    # Upper-case names: a member called `lower` would shadow str.lower.
+    LOWER = "lower"
+    HIGHER = "higher"
 
 
 class Source(StrEnum):
@@ -103,7 +104,7 @@ class Metric(SQLModel, table=True):
     pilot_id: int = Field(foreign_key="pilot.id", ondelete="CASCADE")
     key: str = Field(max_length=64)
     unit: str = Field(default="", max_length=32)
-    direction: str = Field(default=Direction.lower.value, max_length=8)
+    direction: str = Field(default=Direction.LOWER.value, max_length=8)
     baseline: float
     baseline_at: date
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

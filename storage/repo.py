@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from storage.models import (
     AuditEvent,
@@ -22,11 +22,11 @@ from storage.models import (
 
 
 def pilot_by_slug(session: Session, slug: str) -> Pilot | None:
-    return session.exec(select(Pilot).where(Pilot.slug == slug)).first()
+    return session.exec(select(Pilot).where(col(Pilot.slug) == slug)).first()
 
 
 def all_slugs(session: Session) -> list[str]:
-    return list(session.exec(select(Pilot.slug)).all())
+    return list(session.exec(select(col(Pilot.slug))).all())
 
 
 def close_slugs(session: Session, slug: str, limit: int = 3) -> list[str]:
@@ -39,27 +39,30 @@ def close_slugs(session: Session, slug: str, limit: int = 3) -> list[str]:
 
 def metrics_with_latest(session: Session, pilot_id: int) -> list[tuple[Metric, Measurement | None]]:
     """Every metric of a pilot with its newest measurement, in two statements."""
-    metrics = list(session.exec(select(Metric).where(Metric.pilot_id == pilot_id).order_by(Metric.key)))
+    metrics = list(session.exec(select(Metric).where(col(Metric.pilot_id) == pilot_id).order_by(col(Metric.key))))
     if not metrics:
         return []
     ids = [m.id for m in metrics]
     newest = (
-        select(Measurement.metric_id, sa.func.max(Measurement.measured_at).label("at"))
-        .where(Measurement.metric_id.in_(ids))  # type: ignore[union-attr]
-        .group_by(Measurement.metric_id)
+        select(col(Measurement.metric_id), sa.func.max(col(Measurement.measured_at)).label("at"))
+        .where(col(Measurement.metric_id).in_(ids))
+        .group_by(col(Measurement.metric_id))
         .subquery()
     )
     rows = session.exec(
         select(Measurement)
-        .join(newest, sa.and_(Measurement.metric_id == newest.c.metric_id, Measurement.measured_at == newest.c.at))
-        .order_by(Measurement.id)  # type: ignore[arg-type]
+        .join(
+            newest,
+            sa.and_(col(Measurement.metric_id) == newest.c.metric_id, col(Measurement.measured_at) == newest.c.at),
+        )
+        .order_by(col(Measurement.id))
     ).all()
     latest = {m.metric_id: m for m in rows}
-    return [(m, latest.get(m.id)) for m in metrics]  # type: ignore[arg-type]
+    return [(m, latest.get(m.id or 0)) for m in metrics]
 
 
 def metric(session: Session, pilot_id: int, key: str) -> Metric | None:
-    return session.exec(select(Metric).where(Metric.pilot_id == pilot_id, Metric.key == key)).first()
+    return session.exec(select(Metric).where(col(Metric.pilot_id) == pilot_id, col(Metric.key) == key)).first()
 
 
 def policy(session: Session, pilot_id: int) -> EvalPolicy | None:
@@ -70,27 +73,27 @@ def latest_evals(session: Session, pilot_id: int, n: int = 2) -> list[EvalRun]:
     return list(
         session.exec(
             select(EvalRun)
-            .where(EvalRun.pilot_id == pilot_id)
-            .order_by(EvalRun.run_at.desc(), EvalRun.id.desc())  # type: ignore[attr-defined,union-attr]
+            .where(col(EvalRun.pilot_id) == pilot_id)
+            .order_by(col(EvalRun.run_at).desc(), col(EvalRun.id).desc())
             .limit(n)
         )
     )
 
 
 def path_items(session: Session, pilot_id: int) -> list[PathItem]:
-    return list(session.exec(select(PathItem).where(PathItem.pilot_id == pilot_id)))
+    return list(session.exec(select(PathItem).where(col(PathItem.pilot_id) == pilot_id)))
 
 
 def path_item(session: Session, pilot_id: int, item: str) -> PathItem | None:
-    return session.exec(select(PathItem).where(PathItem.pilot_id == pilot_id, PathItem.item == item)).first()
+    return session.exec(select(PathItem).where(col(PathItem.pilot_id) == pilot_id, col(PathItem.item) == item)).first()
 
 
 def recent_due_checkins(session: Session, pilot_id: int, now: datetime, n: int = 3) -> list[CheckIn]:
     return list(
         session.exec(
             select(CheckIn)
-            .where(CheckIn.pilot_id == pilot_id, CheckIn.due_at <= now)
-            .order_by(CheckIn.due_at.desc())  # type: ignore[attr-defined]
+            .where(col(CheckIn.pilot_id) == pilot_id, col(CheckIn.due_at) <= now)
+            .order_by(col(CheckIn.due_at).desc())
             .limit(n)
         )
     )
@@ -100,8 +103,8 @@ def audit_events(session: Session, pilot_id: int, n: int = 20) -> list[AuditEven
     return list(
         session.exec(
             select(AuditEvent)
-            .where(AuditEvent.pilot_id == pilot_id)
-            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())  # type: ignore[attr-defined,union-attr]
+            .where(col(AuditEvent.pilot_id) == pilot_id)
+            .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
             .limit(n)
         )
     )
@@ -111,8 +114,8 @@ def eval_history(session: Session, pilot_id: int, n: int = 52) -> list[EvalRun]:
     rows = list(
         session.exec(
             select(EvalRun)
-            .where(EvalRun.pilot_id == pilot_id)
-            .order_by(EvalRun.run_at.desc(), EvalRun.id.desc())  # type: ignore[attr-defined,union-attr]
+            .where(col(EvalRun.pilot_id) == pilot_id)
+            .order_by(col(EvalRun.run_at).desc(), col(EvalRun.id).desc())
             .limit(n)
         )
     )
@@ -125,19 +128,19 @@ def measurement_history(session: Session, metric_ids: Sequence[int], n: int = 52
         return {}
     ranked = (
         select(
-            Measurement.id,
+            col(Measurement.id),
             sa.func.row_number()
-            .over(partition_by=Measurement.metric_id, order_by=Measurement.measured_at.desc())  # type: ignore[attr-defined]
+            .over(partition_by=col(Measurement.metric_id), order_by=col(Measurement.measured_at).desc())
             .label("rn"),
         )
-        .where(Measurement.metric_id.in_(metric_ids))  # type: ignore[union-attr]
+        .where(col(Measurement.metric_id).in_(metric_ids))
         .subquery()
     )
     rows = session.exec(
         select(Measurement)
-        .join(ranked, Measurement.id == ranked.c.id)
+        .join(ranked, col(Measurement.id) == ranked.c.id)
         .where(ranked.c.rn <= n)
-        .order_by(Measurement.measured_at)  # type: ignore[arg-type]
+        .order_by(col(Measurement.measured_at))
     ).all()
     out: dict[int, list[Measurement]] = {i: [] for i in metric_ids}
     for row in rows:
@@ -149,12 +152,12 @@ def measurement_history(session: Session, metric_ids: Sequence[int], n: int = 52
 
 
 def portfolio_rows(session: Session) -> list[Pilot]:
-    return list(session.exec(select(Pilot).order_by(Pilot.slug)))
+    return list(session.exec(select(Pilot).order_by(col(Pilot.slug))))
 
 
 def baseline_dates_by_pilot(session: Session) -> dict[int, list[Any]]:
     out: dict[int, list[Any]] = {}
-    for pilot_id, at in session.exec(select(Metric.pilot_id, Metric.baseline_at)):
+    for pilot_id, at in session.exec(select(col(Metric.pilot_id), col(Metric.baseline_at))):
         out.setdefault(pilot_id, []).append(at)
     return out
 
@@ -165,21 +168,21 @@ def policies_by_pilot(session: Session) -> dict[int, EvalPolicy]:
 
 def latest_eval_by_pilot(session: Session) -> dict[int, EvalRun]:
     newest = (
-        select(EvalRun.pilot_id, sa.func.max(EvalRun.run_at).label("at"))
-        .group_by(EvalRun.pilot_id)
+        select(col(EvalRun.pilot_id), sa.func.max(col(EvalRun.run_at)).label("at"))
+        .group_by(col(EvalRun.pilot_id))
         .subquery()
     )
     rows = session.exec(
         select(EvalRun)
-        .join(newest, sa.and_(EvalRun.pilot_id == newest.c.pilot_id, EvalRun.run_at == newest.c.at))
-        .order_by(EvalRun.id)  # type: ignore[arg-type]
+        .join(newest, sa.and_(col(EvalRun.pilot_id) == newest.c.pilot_id, col(EvalRun.run_at) == newest.c.at))
+        .order_by(col(EvalRun.id))
     ).all()
     return {r.pilot_id: r for r in rows}
 
 
 def path_states_by_pilot(session: Session) -> dict[int, dict[str, str]]:
     out: dict[int, dict[str, str]] = {}
-    for pilot_id, item, state in session.exec(select(PathItem.pilot_id, PathItem.item, PathItem.state)):
+    for pilot_id, item, state in session.exec(select(col(PathItem.pilot_id), col(PathItem.item), col(PathItem.state))):
         out.setdefault(pilot_id, {})[item] = state
     return out
 
@@ -188,16 +191,29 @@ def recent_due_checkins_by_pilot(session: Session, now: datetime, n: int = 3) ->
     """The newest n due check-ins of every pilot, in one statement."""
     ranked = (
         select(
-            CheckIn.id,
+            col(CheckIn.id),
             sa.func.row_number()
-            .over(partition_by=CheckIn.pilot_id, order_by=CheckIn.due_at.desc())  # type: ignore[attr-defined]
+            .over(partition_by=col(CheckIn.pilot_id), order_by=col(CheckIn.due_at).desc())
             .label("rn"),
         )
-        .where(CheckIn.due_at <= now)
+        .where(col(CheckIn.due_at) <= now)
         .subquery()
     )
-    rows = session.exec(select(CheckIn).join(ranked, CheckIn.id == ranked.c.id).where(ranked.c.rn <= n)).all()
+    rows = session.exec(select(CheckIn).join(ranked, col(CheckIn.id) == ranked.c.id).where(ranked.c.rn <= n)).all()
     out: dict[int, list[CheckIn]] = {}
     for row in rows:
         out.setdefault(row.pilot_id, []).append(row)
     return out
+
+
+def checkin_for_period(session: Session, pilot_id: int, period: str) -> CheckIn | None:
+    return session.exec(select(CheckIn).where(col(CheckIn.pilot_id) == pilot_id, col(CheckIn.period) == period)).first()
+
+
+def latest_unanswered_checkin(session: Session, pilot_id: int, now: datetime) -> CheckIn | None:
+    return session.exec(
+        select(CheckIn)
+        .where(col(CheckIn.pilot_id) == pilot_id, col(CheckIn.due_at) <= now, col(CheckIn.answered_at).is_(None))
+        .order_by(col(CheckIn.due_at).desc())
+        .limit(1)
+    ).first()

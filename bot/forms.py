@@ -1,0 +1,131 @@
+"""The weekly check-in as a neutral form: Slack renders it as a modal, Teams as an
+Adaptive Card, and both hand the submitted strings back to `parse_checkin_answer`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.gaps import fmt_number
+
+EVAL_FIELD = "eval_score"
+TRIAGE_FIELD = "triage"
+MAX_TRIAGE = 2000
+
+
+@dataclass(frozen=True)
+class FormField:
+    key: str  # metric key, EVAL_FIELD or TRIAGE_FIELD
+    label: str
+    kind: str  # "number" | "text"
+    optional: bool
+    hint: str | None = None
+    placeholder: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckinForm:
+    slug: str
+    name: str
+    period: str
+    title: str
+    intro: str
+    fields: tuple[FormField, ...]
+
+
+@dataclass(frozen=True)
+class CheckinAnswer:
+    values: dict[str, float]  # metric key -> value
+    eval_score: float | None
+    triage: str | None
+
+
+class FormErrors(Exception):
+    """Field key -> one sentence; shown inline next to the field."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+def build_checkin_form(slug: str, name: str, period: str, metrics: list[tuple[str, str, float | None]]) -> CheckinForm:
+    """metrics: (key, unit, last value or None)."""
+    fields = []
+    for key, unit, last in metrics:
+        unit_txt = f" ({unit})" if unit else ""
+        hint = (
+            f"last: {fmt_number(last)}{unit if unit == '%' else (' ' + unit if unit else '')}"
+            if last is not None
+            else None
+        )
+        fields.append(
+            FormField(key, f"{key}{unit_txt}", "number", optional=False, hint=hint, placeholder="this week's value")
+        )
+    fields.append(
+        FormField(
+            EVAL_FIELD, "Eval score (%) — if you re-ran the eval", "number", optional=True, placeholder="e.g. 96.2"
+        )
+    )
+    fields.append(
+        FormField(TRIAGE_FIELD, "Anything to triage?", "text", optional=True, placeholder="blockers, incidents, asks")
+    )
+    return CheckinForm(
+        slug=slug,
+        name=name,
+        period=period,
+        title="Weekly check-in",
+        intro=f"This week's numbers for {name} ({slug}), {period}.",
+        fields=tuple(fields),
+    )
+
+
+_NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+
+
+def _number(raw: str, label: str) -> float:
+    text = raw.strip().rstrip("%").strip()
+    if re.fullmatch(r"[+-]?\d+,\d+", text):
+        raise ValueError(f"Use a decimal point, not a comma: {text.replace(',', '.')}.")
+    if not _NUM.match(text):
+        raise ValueError(f"{label} must be a number, such as 9 or 9.5.")
+    value = float(text)
+    if abs(value) >= 1e15:
+        raise ValueError(f"{label} is out of range.")
+    return value
+
+
+def parse_checkin_answer(form: CheckinForm, raw: dict[str, object]) -> CheckinAnswer:
+    """Validates every field at once so the user sees all mistakes in one go."""
+    errors: dict[str, str] = {}
+    values: dict[str, float] = {}
+    eval_score: float | None = None
+    triage: str | None = None
+    for f in form.fields:
+        given = raw.get(f.key)
+        text = "" if given is None else str(given).strip()
+        if f.key == TRIAGE_FIELD:
+            if len(text) > MAX_TRIAGE:
+                errors[f.key] = f"Keep it under {MAX_TRIAGE} characters."
+            triage = text or None
+            continue
+        if not text:
+            if not f.optional:
+                errors[f.key] = f"Enter this week's {f.key}."
+            continue
+        try:
+            value = _number(text, f.key)
+        except ValueError as e:
+            errors[f.key] = str(e)
+            continue
+        if f.key == EVAL_FIELD:
+            if 0 < value < 1 and "%" not in text:
+                value = value * 100
+            if not 0 <= value <= 100:
+                errors[f.key] = "The eval score is a percentage between 0 and 100."
+                continue
+            eval_score = value
+        else:
+            values[f.key] = value
+    if errors:
+        raise FormErrors(errors)
+    return CheckinAnswer(values, eval_score, triage)
