@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.forms import CheckinForm
 from bot.gaps import Gap, GapState
 
 
@@ -106,6 +107,7 @@ class Reply:
     series: tuple[Series, ...] = ()
     actions: tuple[Action, ...] = ()
     ok: bool = True
+    form: CheckinForm | None = None  # a check-in to fill in (Teams renders it inline)
 
 
 SPARK = "▁▂▃▄▅▆▇█"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.commands import GRAMMAR, WEEKDAYS
+from bot.forms import CheckinForm
 from bot.gaps import (
     OPTIONAL_ITEMS,
     REQUIRED_ITEMS,
@@ -29,6 +30,7 @@ from bot.replies import (
 from bot.reports import PilotReport, PortfolioEntry
 
 PORTFOLIO_PAGE = 25
+CHECKIN_OPEN = "checkin_open"  # action id of "Report this week's numbers"; its value is the slug
 
 
 def owner_label(platform: str | None, user_id: str | None, name: str | None) -> str | None:
@@ -181,3 +183,22 @@ def done_reply(text: str, *lines: str, actions: tuple[Action, ...] = ()) -> Repl
 
 def weekday_name(i: int) -> str:
     return WEEKDAYS[i].capitalize()
+
+
+def checkin_prompt(report: PilotReport, form: CheckinForm) -> Reply:
+    """The weekly check-in DM: the gap card, this week's question per metric, a way to answer."""
+    p = report.pilot
+    asks = [
+        f"What is {f.label} this week?" + (f" ({f.hint})" if f.hint else "")
+        for f in form.fields
+        if f.kind == "number" and not f.optional
+    ]
+    if not asks:
+        asks = [f"No metrics yet: record a baseline first (`baseline {p.slug} <metric> <value> <unit>`)."]
+    return Reply(
+        text=f"Weekly check-in for {p.name} ({p.slug}), {form.period}: please report this week's numbers.",
+        card=gap_card(report),
+        lines=tuple(asks),
+        actions=(Action("Report this week's numbers", action_id=CHECKIN_OPEN, value=p.slug, style="primary"),),
+        form=form,
+    )
