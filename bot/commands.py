@@ -280,6 +280,10 @@ def parse_value(token: str | None, cmd: str, what: str = "value") -> tuple[float
     if value != value or value in (float("inf"), float("-inf")) or abs(value) >= 1e15:
         raise _usage_error(cmd, f"`{token[:60]}` is out of range")
     unit = m.group(2) or unit_prefix
+    if unit is not None and re.fullmatch(r"[eE][+-]?\d+", unit):
+        raise _usage_error(cmd, f"`{token[:60]}` is not a number I accept; write it out in full")
+    if unit is not None and not re.fullmatch(r"[^\s<>@#`]+", unit):
+        raise _usage_error(cmd, f"`{token[:60]}` is not a number")
     if unit is not None and len(unit) > 32:
         raise _usage_error(cmd, f"The unit `{unit[:40]}…` is too long (32 characters at most)")
     return value, unit

@@ -109,7 +109,7 @@ def fmt_number(value: float) -> str:
 
 
 def fmt_pct(value: float) -> str:
-    return f"{fmt_number(round(value, 1))}%"
+    return f"{fmt_number(round(value, 2))}%"
 
 
 def with_unit(value: float, unit: str) -> str:

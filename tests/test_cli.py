@@ -1,0 +1,102 @@
+"""The console surface as a user runs it: `pilotbot demo`, `pilotbot chat -c`, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import row_counts
+
+
+def pilotbot(db: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "PILOTBOT_ADMINS": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("cli") / "demo.db"
+    out = pilotbot(db, "demo")
+    assert out.returncode == 0, out.stderr
+    assert "support-drafts" in out.stdout
+    return db
+
+
+def test_demo_portfolio(demo_db: Path) -> None:
+    out = pilotbot(demo_db, "chat", "-c", "status")
+    assert out.returncode == 0
+    assert "1 of 3 pilots ready to ship (33%)" in out.stdout
+    for slug in ("support-drafts", "legal-intake", "doc-summaries"):
+        assert slug in out.stdout
+
+
+def test_demo_is_idempotent(demo_db: Path) -> None:
+    from storage.db import make_engine
+
+    engine = make_engine(f"sqlite:///{demo_db}")
+    before = row_counts(engine)
+    out = pilotbot(demo_db, "demo")
+    assert out.returncode == 0 and "already loaded" in out.stdout
+    assert row_counts(engine) == before
+
+
+def test_demo_pilots_show_different_gap_states(demo_db: Path) -> None:
+    support = pilotbot(demo_db, "chat", "-c", "status support-drafts").stdout
+    assert "handle_time 14 → 9 min (−36%, better)" in support
+    assert "revision_rate 38% → 21% (−17 pts, −45%, better)" in support
+    legal = pilotbot(demo_db, "chat", "-c", "status legal-intake").stdout
+    assert "Baseline: at risk" in legal and "Owner: at risk" in legal
+    assert "latest eval 91.3% < 95% bar" in legal
+    docs = pilotbot(demo_db, "chat", "-c", "status doc-summaries").stdout
+    assert "orphaned" in docs and "60 cases < 100 needed" in docs
+
+
+def test_refused_command_exits_1(demo_db: Path) -> None:
+    out = pilotbot(demo_db, "chat", "-c", "golive support-drafts 2026-01-01", "--as", "eve")
+    assert out.returncode == 1
+    assert "Only the owner of `support-drafts` (@Dana Whitfield) or an admin can change it." in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_as_user_acts_as_owner(demo_db: Path) -> None:
+    out = pilotbot(demo_db, "chat", "-c", "path legal-intake monitoring done grafana board", "--as", "li")
+    assert out.returncode == 0, out.stdout
+    assert "console:li" in pilotbot(demo_db, "chat", "-c", "audit legal-intake").stdout
+
+
+def test_interactive_reads_stdin(demo_db: Path) -> None:
+    out = pilotbot(demo_db, "chat", stdin="help\nstatus doc-summaries\nquit\n")
+    assert out.returncode == 0
+    assert "pilotbot commands:" in out.stdout and "Inbound document summaries" in out.stdout
+
+
+def test_db_upgrade(tmp_path: Path) -> None:
+    out = pilotbot(tmp_path / "new.db", "db", "upgrade")
+    assert out.returncode == 0 and "was empty" in out.stdout
+    out = pilotbot(tmp_path / "new.db", "db", "upgrade")
+    assert "already current" in out.stdout
+
+
+def test_chat_does_not_import_platform_libraries(demo_db: Path) -> None:
+    code = (
+        "import sys, runpy; sys.argv=['pilotbot','chat','-c','status'];\n"
+        "try:\n    runpy.run_module('adapters.cli', run_name='__main__')\nexcept SystemExit: pass\n"
+        "bad=[m for m in sys.modules if m.split('.')[0] in "
+        "('slack_bolt','slack_sdk','botbuilder','aiohttp','apscheduler','matplotlib','alembic')]\n"
+        "print('IMPORTED', sorted(set(m.split('.')[0] for m in bad)))"
+    )
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{demo_db}"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert "IMPORTED []" in out.stdout, out.stdout + out.stderr

@@ -1,0 +1,83 @@
+"""Arbitrary text never makes the executor raise, and a refused command never writes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.clock import FixedClock
+from bot.commands import COMMAND_NAMES
+from bot.config import Settings
+from bot.core import build_core
+from bot.ports import Actor
+from tests.helpers import row_counts
+
+WORDS = list(COMMAND_NAMES) + [
+    "demo-pilot",
+    "other",
+    "handle_time",
+    "95%",
+    "0.95",
+    "cases",
+    "150",
+    "version",
+    "min-cases",
+    "lower",
+    "higher",
+    "at",
+    "2026-01-01",
+    "<@U1|bob>",
+    "@bob",
+    "<#C1|ops>",
+    "#ops",
+    "done",
+    "todo",
+    "rollback",
+    "monday",
+    "09:00",
+    "Europe/Berlin",
+    "9,5",
+    "-1",
+    "1e9",
+    "<",
+    ">",
+    "|",
+    "`",
+    "\x00",
+    "\u202e",
+]
+texts = st.one_of(
+    st.text(max_size=200),
+    st.lists(st.sampled_from(WORDS), max_size=8).map(" ".join),
+    st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=12)), max_size=8).map(" ".join),
+)
+
+
+def test_executor_never_raises_and_refusals_never_write(tmp_path: Path, sqlite_template: Path) -> None:
+    db = tmp_path / "prop.db"
+    shutil.copy(sqlite_template, db)
+    core = build_core(
+        Settings(_env_file=None, database_url=f"sqlite:///{db}"),  # type: ignore[call-arg]
+        FixedClock(),
+    )
+    owner = Actor("console", "bob", "bob")
+    core.router.handle("new demo-pilot Demo", owner)
+    core.router.handle("owner demo-pilot @bob", owner)
+    core.router.handle("baseline demo-pilot handle_time 14 min", owner)
+    actors = [owner, Actor("console", "eve", "eve"), Actor("slack", "U1", None)]
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(text=texts, who=st.sampled_from(actors))
+    def check(text: str, who: Actor) -> None:
+        before = row_counts(core.engine)
+        reply = core.router.handle(text, who)  # must not raise
+        assert isinstance(reply.text, str)
+        assert "Traceback" not in reply.text
+        if not reply.ok:
+            assert row_counts(core.engine) == before, f"refused {text!r} but wrote"
+            assert reply.text and "\n" not in reply.text
+
+    check()
