@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
@@ -30,13 +31,13 @@ class PilotReport:
     path: tuple[PathItem, ...]
 
 
-def _eval_facts(run: EvalRun | None) -> EvalFacts | None:
+def _eval_facts(run: Any) -> EvalFacts | None:
     if run is None:
         return None
     return EvalFacts(run.score, run.cases, run.run_at, run.version)
 
 
-def _checkin_facts(rows: list) -> tuple[CheckInFacts, ...]:  # type: ignore[type-arg]
+def _checkin_facts(rows: list[Any]) -> tuple[CheckInFacts, ...]:
     rows = sorted(rows, key=lambda c: c.due_at, reverse=True)
     return tuple(CheckInFacts(c.due_at, c.answered_at) for c in rows)
 
@@ -78,7 +79,7 @@ def pilot_report(session: Session, pilot: Pilot, now: datetime, grace: timedelta
 
 @dataclass(frozen=True)
 class PortfolioEntry:
-    pilot: Pilot
+    pilot: Any  # a Pilot, or a plain row with the same column names (slug, name, owner_*, ...)
     gaps: GapReport
 
 
@@ -100,8 +101,8 @@ def portfolio(session: Session, now: datetime, grace: timedelta) -> list[Portfol
             go_live=p.go_live,
             has_owner=p.owner_id is not None,
             baseline_dates=tuple(baselines.get(p.id, ())),
-            threshold=pol.threshold if pol else None,
-            min_cases=pol.min_cases if pol else 100,
+            threshold=pol[0] if pol else None,
+            min_cases=pol[1] if pol else 100,
             latest_eval=_eval_facts(latest.get(p.id)),
             path_states=paths.get(p.id, {}),
             due_checkins=_checkin_facts(checkins.get(p.id, [])),

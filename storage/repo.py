@@ -149,10 +149,25 @@ def measurement_history(session: Session, metric_ids: Sequence[int], n: int = 52
 
 
 # ---- portfolio: a constant number of set-based statements for any number of pilots ----
+# Plain rows (not ORM objects): the portfolio reads 10,000s of pilots and identity-mapping them
+# costs more than the queries.
 
 
-def portfolio_rows(session: Session) -> list[Pilot]:
-    return list(session.exec(select(Pilot).order_by(col(Pilot.slug))))
+def portfolio_rows(session: Session) -> list[Any]:
+    return list(
+        session.execute(
+            sa.select(
+                col(Pilot.id),
+                col(Pilot.slug),
+                col(Pilot.name),
+                col(Pilot.stage),
+                col(Pilot.go_live),
+                col(Pilot.owner_platform),
+                col(Pilot.owner_id),
+                col(Pilot.owner_name),
+            ).order_by(col(Pilot.slug))
+        ).all()
+    )
 
 
 def baseline_dates_by_pilot(session: Session) -> dict[int, list[Any]]:
@@ -162,22 +177,29 @@ def baseline_dates_by_pilot(session: Session) -> dict[int, list[Any]]:
     return out
 
 
-def policies_by_pilot(session: Session) -> dict[int, EvalPolicy]:
-    return {p.pilot_id: p for p in session.exec(select(EvalPolicy))}
+def policies_by_pilot(session: Session) -> dict[int, tuple[float, int]]:
+    rows = session.exec(select(col(EvalPolicy.pilot_id), col(EvalPolicy.threshold), col(EvalPolicy.min_cases)))
+    return {pid: (threshold, min_cases) for pid, threshold, min_cases in rows}
 
 
-def latest_eval_by_pilot(session: Session) -> dict[int, EvalRun]:
+def latest_eval_by_pilot(session: Session) -> dict[int, Any]:
+    """Each pilot's newest run via an index seek per pilot on (pilot_id, run_at)."""
     newest = (
-        select(col(EvalRun.pilot_id), sa.func.max(col(EvalRun.run_at)).label("at"))
-        .group_by(col(EvalRun.pilot_id))
-        .subquery()
+        select(col(EvalRun.id))
+        .where(col(EvalRun.pilot_id) == col(Pilot.id))
+        .order_by(col(EvalRun.run_at).desc(), col(EvalRun.id).desc())
+        .limit(1)
+        .correlate(Pilot)
+        .scalar_subquery()
     )
-    rows = session.exec(
-        select(EvalRun)
-        .join(newest, sa.and_(col(EvalRun.pilot_id) == newest.c.pilot_id, col(EvalRun.run_at) == newest.c.at))
-        .order_by(col(EvalRun.id))
+    rows = session.execute(
+        sa.select(
+            col(EvalRun.pilot_id), col(EvalRun.score), col(EvalRun.cases), col(EvalRun.run_at), col(EvalRun.version)
+        )
+        .select_from(Pilot)
+        .join(EvalRun, col(EvalRun.id) == newest)
     ).all()
-    return {r.pilot_id: r for r in rows}
+    return {r[0]: r for r in rows}
 
 
 def path_states_by_pilot(session: Session) -> dict[int, dict[str, str]]:
@@ -187,22 +209,23 @@ def path_states_by_pilot(session: Session) -> dict[int, dict[str, str]]:
     return out
 
 
-def recent_due_checkins_by_pilot(session: Session, now: datetime, n: int = 3) -> dict[int, list[CheckIn]]:
-    """The newest n due check-ins of every pilot, in one statement."""
-    ranked = (
-        select(
-            col(CheckIn.id),
-            sa.func.row_number()
-            .over(partition_by=col(CheckIn.pilot_id), order_by=col(CheckIn.due_at).desc())
-            .label("rn"),
-        )
-        .where(col(CheckIn.due_at) <= now)
-        .subquery()
+def recent_due_checkins_by_pilot(session: Session, now: datetime, n: int = 3) -> dict[int, list[Any]]:
+    """The newest n due check-ins of every pilot: an index seek per pilot on (pilot_id, due_at)."""
+    newest = (
+        select(col(CheckIn.id))
+        .where(col(CheckIn.pilot_id) == col(Pilot.id), col(CheckIn.due_at) <= now)
+        .order_by(col(CheckIn.due_at).desc())
+        .limit(n)
+        .correlate(Pilot)
     )
-    rows = session.exec(select(CheckIn).join(ranked, col(CheckIn.id) == ranked.c.id).where(ranked.c.rn <= n)).all()
-    out: dict[int, list[CheckIn]] = {}
+    rows = session.exec(
+        select(col(CheckIn.pilot_id), col(CheckIn.due_at), col(CheckIn.answered_at))
+        .select_from(Pilot)
+        .join(CheckIn, col(CheckIn.id).in_(newest))
+    ).all()
+    out: dict[int, list[Any]] = {}
     for row in rows:
-        out.setdefault(row.pilot_id, []).append(row)
+        out.setdefault(row[0], []).append(row)
     return out
 
 

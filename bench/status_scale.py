@@ -1,0 +1,119 @@
+"""`status <slug>` and the portfolio `status` on 10,000 pilots with a year of history each.
+
+Prints median and p95 latency and the number of SQL statements per command, for a pilot with a
+full 52-week history against the same command on a pilot with one week (the no-N+1 check).
+
+    .venv/bin/python bench/status_scale.py [--pilots 10000] [--db /tmp/pilotbot-bench.db]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.portfolio_data import NOW, build  # noqa: E402
+from bot.clock import FixedClock  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.core import build_core  # noqa: E402
+from bot.ports import Actor  # noqa: E402
+
+
+def timed(fn, n: int) -> list[float]:  # type: ignore[no-untyped-def]
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def p95(xs: list[float]) -> float:
+    return sorted(xs)[max(0, int(round(0.95 * len(xs))) - 1)]
+
+
+def count_statements(engine: sa.Engine, fn) -> int:  # type: ignore[no-untyped-def]
+    n = 0
+
+    def on(*_: object) -> None:
+        nonlocal n
+        n += 1
+
+    sa.event.listen(engine, "before_cursor_execute", on)
+    try:
+        fn()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", on)
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pilots", type=int, default=10_000)
+    ap.add_argument("--db", default="/tmp/pilotbot-bench-status.db")
+    ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--runs", type=int, default=200)
+    args = ap.parse_args()
+    url = f"sqlite:///{args.db}"
+    if args.rebuild or not os.path.exists(args.db):
+        for suffix in ("", "-wal", "-shm"):
+            Path(args.db + suffix).unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        build(url, args.pilots)
+        took = time.perf_counter() - t0
+        print(f"built {args.pilots} pilots x (3x52 measurements, 52 evals, 52 check-ins) in {took:.0f} s")
+        # A short-history pilot beside the long ones, for the constant-statements comparison.
+        short = build_core(Settings(_env_file=None, database_url=url), FixedClock(NOW))  # type: ignore[call-arg]
+        a = Actor("console", "bench")
+        short.router.handle("new short-history Short", a)
+        short.router.handle("baseline short-history m0 10 min", a)
+        short.router.handle("measure short-history m0 9", a)
+        short.router.handle("threshold short-history 90", a)
+        short.router.handle("eval short-history 95 cases 150", a)
+    core = build_core(Settings(_env_file=None, database_url=url), FixedClock(NOW))  # type: ignore[call-arg]
+    actor = Actor("console", "reader")
+    slugs = [f"pilot-{i:05d}" for i in range(1, args.pilots + 1, max(1, args.pilots // args.runs))]
+    import sqlite3
+
+    print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}")
+
+    def one(slug: str) -> None:
+        r = core.router.handle(f"status {slug}", actor)
+        assert r.ok and r.card is not None, r.text
+
+    one(slugs[0])  # warm up
+    single = []
+    for s in slugs:
+        single.extend(timed(lambda s=s: one(s), 1))
+    long_stmts = count_statements(core.engine, lambda: one(slugs[0]))
+    short_stmts = count_statements(core.engine, lambda: one("short-history"))
+    print(
+        f"status <slug>: median {statistics.median(single):.2f} ms, p95 {p95(single):.2f} ms "
+        f"over {len(single)} pilots; SQL statements {long_stmts} (52-week history) vs {short_stmts} (1 week)"
+    )
+
+    def portfolio() -> None:
+        r = core.router.handle("status", actor)
+        assert r.ok and r.portfolio is not None and r.portfolio.total >= args.pilots
+
+    portfolio()
+    port = timed(portfolio, 7)
+    port_stmts = count_statements(core.engine, portfolio)
+    r = core.router.handle("status", actor)
+    assert r.portfolio is not None
+    print(
+        f"status (portfolio of {r.portfolio.total}): median {statistics.median(port):.0f} ms, p95 {p95(port):.0f} ms, "
+        f"SQL statements {port_stmts}; shows {len(r.portfolio.rows)} rows + 'and {r.portfolio.more} more'; "
+        f"{r.portfolio.summary}"
+    )
+
+
+if __name__ == "__main__":
+    main()
