@@ -1,0 +1,128 @@
+"""Weekly cadence math across DST, and the check-in form and its answer on a real database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.cadence import latest_due, next_due, period_of
+from bot.clock import FixedClock
+from bot.core import Core
+from bot.forms import FormErrors
+from bot.ports import Actor
+from bot.services import CheckinServices
+from bot.views import CHECKIN_OPEN, checkin_prompt
+from storage import repo
+from storage.db import session_scope
+
+
+@pytest.mark.parametrize(
+    ("after", "tz", "expected"),
+    [
+        # Monday 09:00 Berlin is 08:00 UTC in winter, 07:00 UTC in summer.
+        (datetime(2026, 11, 25, 12, tzinfo=UTC), "Europe/Berlin", datetime(2026, 11, 30, 8, tzinfo=UTC)),
+        (datetime(2026, 7, 1, 12, tzinfo=UTC), "Europe/Berlin", datetime(2026, 7, 6, 7, tzinfo=UTC)),
+        # across the autumn change (2026-10-25): the Monday after is on winter time
+        (datetime(2026, 10, 20, 0, tzinfo=UTC), "Europe/Berlin", datetime(2026, 10, 26, 8, tzinfo=UTC)),
+        (
+            datetime(2026, 10, 26, 8, tzinfo=UTC),
+            "Europe/Berlin",
+            datetime(2026, 11, 2, 8, tzinfo=UTC),
+        ),  # strictly after
+        (datetime(2026, 11, 25, 12, tzinfo=UTC), "America/New_York", datetime(2026, 11, 30, 14, tzinfo=UTC)),
+        (datetime(2026, 11, 25, 12, tzinfo=UTC), "UTC", datetime(2026, 11, 30, 9, tzinfo=UTC)),
+    ],
+)
+def test_next_monday_nine(after: datetime, tz: str, expected: datetime) -> None:
+    assert next_due(0, "09:00", tz, after) == expected
+
+
+def test_spring_forward_gap_moves_past_it() -> None:
+    # 02:30 on 2026-03-29 does not exist in Berlin: the check-in lands at 03:30 local (01:30 UTC).
+    assert next_due(6, "02:30", "Europe/Berlin", datetime(2026, 3, 25, tzinfo=UTC)) == datetime(
+        2026, 3, 29, 1, 30, tzinfo=UTC
+    )
+
+
+def test_latest_due_and_period() -> None:
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    assert latest_due(0, "09:00", "Europe/Berlin", now) == datetime(2026, 11, 23, 8, tzinfo=UTC)
+    assert period_of(datetime(2026, 11, 23, 8, tzinfo=UTC), "Europe/Berlin") == "2026-W48"
+    # Sunday 23:30 UTC is already Monday in Tokyo: the local calendar decides the week.
+    assert period_of(datetime(2026, 11, 29, 23, 30, tzinfo=UTC), "Asia/Tokyo") == "2026-W49"
+
+
+BOB = Actor("console", "bob", "Bob")
+
+
+def _pilot(core: Core) -> None:
+    for text in (
+        "new support-drafts Support drafts",
+        "owner support-drafts @bob",
+        "baseline support-drafts handle_time 14 min",
+        "baseline support-drafts revision_rate 38%",
+        "threshold support-drafts 90",
+        "eval support-drafts 92 cases 120",
+    ):
+        assert core.router.handle(text, BOB).ok
+
+
+def test_checkin_form_and_prompt(core: Core) -> None:
+    _pilot(core)
+    form = CheckinServices(core.services).form("support-drafts")
+    keys = [f.key for f in form.fields]
+    assert keys == ["handle_time", "revision_rate", "eval_score", "triage"]
+    reply = checkin_prompt(core.services.pilot_report("support-drafts"), form)
+    assert reply.card is not None and reply.form == form
+    assert reply.actions[0].action_id == CHECKIN_OPEN and reply.actions[0].value == "support-drafts"
+    assert any("handle_time (min)" in line for line in reply.lines)
+
+
+def test_invalid_answer_names_every_bad_field_and_writes_nothing(core: Core) -> None:
+    from tests.helpers import row_counts
+
+    _pilot(core)
+    before = row_counts(core.engine)
+    with pytest.raises(FormErrors) as err:
+        CheckinServices(core.services).answer(
+            BOB, "support-drafts", {"handle_time": "9,5", "revision_rate": "", "eval_score": "120"}
+        )
+    assert set(err.value.errors) == {"handle_time", "revision_rate", "eval_score"}
+    assert "9.5" in err.value.errors["handle_time"]
+    assert row_counts(core.engine) == before
+
+
+def test_answer_records_measurements_and_closes_the_checkin(core: Core, clock: FixedClock) -> None:
+    from storage.models import CheckIn
+
+    _pilot(core)
+    with session_scope(core.engine) as s:
+        pilot = repo.pilot_by_slug(s, "support-drafts")
+        assert pilot is not None and pilot.id is not None
+        s.add(CheckIn(pilot_id=pilot.id, period="2026-W48", due_at=clock.now() - timedelta(hours=3)))
+        s.commit()
+    out = CheckinServices(core.services).answer(
+        BOB, "support-drafts", {"handle_time": "9", "revision_rate": "21", "eval_score": "95.5", "triage": "none"}
+    )
+    assert "answered" in out.text
+    text = core.router.handle("status support-drafts", BOB)
+    assert text.card is not None
+    metrics = {m.key: m.text for m in text.card.metrics}
+    assert metrics["handle_time"] == "handle_time 14 → 9 min (−36%, better)"
+    with session_scope(core.engine) as s:
+        row = repo.checkin_for_period(s, pilot.id, "2026-W48")
+        assert row is not None and row.answered_at == clock.now()
+        assert row.report is not None and row.report["values"] == {"handle_time": 9.0, "revision_rate": 21.0}
+        runs = repo.latest_evals(s, pilot.id, 1)
+        assert runs[0].score == 95.5 and runs[0].cases == 120 and runs[0].source == "checkin"
+
+
+def test_only_owner_may_answer(core: Core) -> None:
+    from bot.errors import UserError
+
+    _pilot(core)
+    with pytest.raises(UserError):
+        CheckinServices(core.services).answer(
+            Actor("console", "eve"), "support-drafts", {"handle_time": "9", "revision_rate": "21"}
+        )
