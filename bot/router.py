@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC
 from zoneinfo import ZoneInfo
@@ -19,24 +20,40 @@ log = logging.getLogger(__name__)
 
 # Adapters may resolve a mentioned user id to a display name (Slack users.info, Teams entities).
 NameResolver = Callable[[str], str | None]
+# Told of every handled command: (surface, command name, outcome "ok" | "refused" | "error", seconds).
+Observer = Callable[[str, str, str, float], None]
 
 
 class Router:
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.observers: list[Observer] = []
 
     def handle(self, text: str, actor: Actor, resolve_name: NameResolver | None = None) -> Reply:
         """Never raises: refused commands become one-sentence error replies."""
+        started = time.perf_counter()
+        name, outcome = "unknown", "ok"
         try:
             command = c.parse(text)
-            return self.execute(command, actor, resolve_name)
+            name = type(command).__name__.lower()
+            reply = self.execute(command, actor, resolve_name)
         except c.UnknownCommand as e:
-            return error_reply(e.sentence, with_help=True)
+            outcome, reply = "refused", error_reply(e.sentence, with_help=True)
         except UserError as e:
-            return error_reply(e.sentence)
+            outcome, reply = "refused", error_reply(e.sentence)
         except Exception:
             log.exception("command failed: %r by %s", text[:200], actor.ref)
-            return error_reply("Something went wrong on our side; nothing was changed. Please try again.")
+            outcome = "error"
+            reply = error_reply("Something went wrong on our side; nothing was changed. Please try again.")
+        self._observe(actor.platform, name, outcome, time.perf_counter() - started)
+        return reply
+
+    def _observe(self, surface: str, name: str, outcome: str, seconds: float) -> None:
+        for observer in self.observers:
+            try:
+                observer(surface, name, outcome, seconds)
+            except Exception:  # metrics must never break a command
+                log.exception("command observer failed")
 
     def execute(self, cmd: c.Command, actor: Actor, resolve_name: NameResolver | None = None) -> Reply:
         s = self.services
