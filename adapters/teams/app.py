@@ -12,6 +12,8 @@ import json
 import logging
 from typing import Any
 
+import aiohttp
+import jwt
 from aiohttp import web
 from botbuilder.core import ActivityHandler, TurnContext
 from botbuilder.core.teams import TeamsInfo
@@ -143,8 +145,12 @@ def make_handler(adapter: CloudAdapter, bot: PilotTeamsBot) -> Any:
             return web.json_response({"error": "expected an application/json Bot Framework activity"}, status=415)
         try:
             response = await adapter.process(request, bot)
-        except web.HTTPUnauthorized:
+        except (web.HTTPUnauthorized, jwt.PyJWTError):
+            # No token -> PermissionError -> HTTPUnauthorized; a malformed one fails in PyJWT.
             return web.json_response({"error": "missing or invalid Bot Framework token"}, status=401)
+        except aiohttp.ClientError:
+            log.exception("teams: could not verify the token (OpenID metadata unreachable?)")
+            return web.json_response({"error": "cannot verify the token right now"}, status=503)
         except web.HTTPException as e:
             return web.json_response({"error": e.reason}, status=e.status)
         except (json.JSONDecodeError, UnicodeDecodeError):
