@@ -19,6 +19,7 @@ from botbuilder.core import ActivityHandler, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import ChannelAccount
+from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from adapters.teams import inbound
 from adapters.teams.auth import BotAuthConfig, auth_config, teams_mode
@@ -129,11 +130,15 @@ def build_adapter(config: BotAuthConfig) -> CloudAdapter:
     adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
 
     async def on_error(context: TurnContext, error: Exception) -> None:
+        if isinstance(error, ClientRequestError | HttpOperationError):
+            # The connector (serviceUrl) did not take our reply: one line, not a requests traceback.
+            log.warning("teams: could not send to %s: %s", context.activity.service_url, str(error)[:300])
+            return
         log.error("teams: turn failed", exc_info=error)
         try:
             await context.send_activity(reply_activity(error_reply(FAILED)))
-        except Exception:
-            log.exception("teams: could not report the failure to the user")
+        except Exception as e:
+            log.warning("teams: could not report the failure to the user: %s", str(e)[:300])
 
     adapter.on_turn_error = on_error
     return adapter

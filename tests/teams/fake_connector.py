@@ -50,6 +50,7 @@ class Call:
 class FakeConnector:
     members: dict[str, dict[str, Any]] = field(default_factory=dict)  # 29: id -> TeamsChannelAccount JSON
     calls: list[Call] = field(default_factory=list)
+    fail_with: int | None = None  # answer activities with this status instead of 200
     server: TestServer | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -88,6 +89,8 @@ class FakeConnector:
 
     async def activity(self, request: web.Request) -> web.Response:
         self._record(request, await request.json())
+        if self.fail_with is not None:
+            return web.json_response({"error": {"code": "BotNotInConversationRoster"}}, status=self.fail_with)
         return web.json_response({"id": f"reply-{next(self._ids)}"})
 
     async def create_conversation(self, request: web.Request) -> web.Response:

@@ -288,3 +288,19 @@ async def test_no_app_id_and_no_anonymous_means_no_route(core: Core, connector: 
         resp = await c.post("/api/messages", json=p.personal(connector.url, "status"))
         assert resp.status == 404
         assert (await c.get("/healthz")).status == 200
+
+
+def test_broken_teams_settings_stop_serve_with_one_sentence(core: Core) -> None:
+    settings = core.settings.model_copy(update={"microsoft_app_id": "00000000-0000-4000-8000-0000000000b0"})
+    with pytest.raises(SystemExit, match="MICROSOFT_APP_TENANT_ID is required when MICROSOFT_APP_TYPE is SingleTenant"):
+        build_web_app(build_core(settings, core.clock, core.engine, migrate=False))
+
+
+async def test_connector_refusing_the_reply_is_one_log_line(
+    client: TestClient, connector: FakeConnector, caplog: Any
+) -> None:
+    connector.fail_with = 403
+    assert await post(client, p.personal(connector.url, "status")) in (200, 201)
+    assert len(connector.sent()) == 1  # no retry loop, no second "something went wrong" message
+    assert "teams: could not send to" in caplog.text
+    assert "Traceback" not in caplog.text
