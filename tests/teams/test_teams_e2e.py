@@ -210,7 +210,7 @@ async def test_install_stores_reference_and_proactive_checkin_goes_out(
     sent = await notifier.send_dm(Destination("teams", "aad-dana", "Dana Ops"), prompt)
     [call] = connector.sent()
     assert call.path == f"/v3/conversations/{p.PERSONAL_DANA}/activities"  # a new message, not a reply
-    assert sent == {"platform": "teams", "conversation_id": p.PERSONAL_DANA, "activity_id": call.path and "reply-2"}
+    assert sent == {"platform": "teams", "conversation_id": p.PERSONAL_DANA, "activity_id": "reply-2"}
     numbers = [b["id"] for b in call.card["body"] if b.get("type") == "Input.Number"]
     assert numbers == ["field:handle_time", "field:revision_rate", "field:eval_score"]
     triage = [b for b in call.card["body"] if b.get("type") == "Input.Text"]
