@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +15,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
+manifest_app = typer.Typer(no_args_is_help=True, help="App manifests and packages for the chat platforms.")
+app.add_typer(manifest_app, name="manifest")
 
 
 def _core():  # type: ignore[no-untyped-def]
@@ -77,6 +80,30 @@ def serve() -> None:
     from adapters.server import run
 
     run(_core())
+
+
+@manifest_app.command("teams")
+def manifest_teams(
+    app_id: Annotated[str, typer.Option("--app-id", help="The bot's Microsoft App ID (a GUID).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the zip.")] = Path("pilotbot-teams.zip"),
+    version: Annotated[str, typer.Option("--version", help="App version, e.g. 1.0.0.")] = "1.0.0",
+    developer: Annotated[str, typer.Option("--developer", help="Developer name shown in Teams.")] = "pilotbot",
+    website: Annotated[
+        str, typer.Option("--website", help="https URL; privacy and terms default to <website>/privacy and /terms.")
+    ] = "https://example.com/pilotbot",
+) -> None:
+    """Write the Teams app package (manifest.json, color.png, outline.png) to upload in Teams."""
+    from adapters.teams.package import PackageError, PackageInfo, write_package
+
+    try:
+        size = write_package(PackageInfo(app_id.strip(), version, developer, website), out)
+    except PackageError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
+    except OSError as e:
+        typer.echo(f"Cannot write {out}: {e.strerror or e}.", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Wrote {out} ({size} bytes): upload it in Teams > Apps > Manage your apps > Upload an app.")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import logging
 
 from aiohttp import web
 
+import adapters.teams
 from bot.core import Core
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def build_web_app(core: Core) -> web.Application:
 def mount_surfaces(app: web.Application, core: Core) -> None:
     # Each surface mounts itself only when its settings are present (SPEC §6).
     # Slack: adapters.slack.mount(app, core)   — issue 4
-    # Teams: adapters.teams.mount(app, core)   — issue 5
+    adapters.teams.mount(app, core)  # issue 5: POST /api/messages when Teams is configured
     # REST:  adapters.api.mount(app, core)     — issue 7
     # Scheduler: adapters.scheduling.mount(app, core) — issue 6
     return None

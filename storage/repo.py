@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from storage.models import (
     AuditEvent,
     CheckIn,
+    ConversationRef,
     EvalPolicy,
     EvalRun,
     Measurement,
@@ -240,3 +241,26 @@ def latest_unanswered_checkin(session: Session, pilot_id: int, now: datetime) ->
         .order_by(col(CheckIn.due_at).desc())
         .limit(1)
     ).first()
+
+
+# ---- conversation references (proactive messages; the serialised platform dict, no SDK types) ----
+
+
+def conversation_ref(session: Session, platform: str, key: str) -> ConversationRef | None:
+    return session.exec(
+        select(ConversationRef).where(col(ConversationRef.platform) == platform, col(ConversationRef.key) == key)
+    ).first()
+
+
+def save_conversation_ref(
+    session: Session, platform: str, key: str, reference: dict[str, Any], now: datetime
+) -> ConversationRef:
+    row = conversation_ref(session, platform, key)
+    if row is None:
+        row = ConversationRef(platform=platform, key=key, reference=reference, updated_at=now)
+    else:
+        row.reference = dict(reference)  # a new object: JSON columns do not track in-place changes
+        row.updated_at = now
+    session.add(row)
+    session.flush()
+    return row

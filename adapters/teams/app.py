@@ -1,0 +1,191 @@
+"""The Teams surface: an activity handler on botbuilder's CloudAdapter at POST /api/messages.
+
+A handler translates (inbound.py), calls the router or the check-in service, and renders
+(render.py); every rule lives in bot/. Every inbound activity refreshes the stored
+conversation references so the notifier can reach the user and the conversation later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import aiohttp
+import jwt
+from aiohttp import web
+from botbuilder.core import ActivityHandler, TurnContext
+from botbuilder.core.teams import TeamsInfo
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import ChannelAccount
+from msrest.exceptions import ClientRequestError, HttpOperationError
+
+from adapters.teams import inbound
+from adapters.teams.auth import BotAuthConfig, auth_config, teams_mode
+from adapters.teams.notifier import TeamsNotifier
+from adapters.teams.render import card_activity, render_form_errors, reply_activity
+from bot.conversations import ConversationRefs
+from bot.core import Core
+from bot.errors import UserError
+from bot.forms import FormErrors
+from bot.replies import Action, Reply, Tone
+from bot.services import CheckinServices
+from bot.views import done_reply, error_reply, help_reply
+
+log = logging.getLogger(__name__)
+
+ROUTE = "/api/messages"
+TEAMS_NOTIFIER: web.AppKey[TeamsNotifier] = web.AppKey("teams_notifier", TeamsNotifier)
+FAILED = "Something went wrong on our side; nothing was changed. Please try again."
+
+
+class PilotTeamsBot(ActivityHandler):
+    def __init__(self, core: Core, refs: ConversationRefs) -> None:
+        self.core = core
+        self.refs = refs
+        self.checkins = CheckinServices(core.services)
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        await self.remember(turn_context)
+        await super().on_turn(turn_context)
+
+    async def remember(self, context: TurnContext) -> None:
+        """Store/refresh the references of this user and conversation (every activity, install included)."""
+        try:
+            keys = inbound.reference_keys(context.activity)
+            await asyncio.to_thread(self.refs.save, inbound.PLATFORM, keys)
+        except Exception:
+            # Answering the user matters more than the reference; the next activity refreshes it.
+            log.exception("teams: could not store the conversation reference")
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        actor = inbound.actor_of(activity)
+        value = inbound.submitted(activity)
+        if value is not None:
+            await self.on_submit(turn_context, value)
+            return
+        resolved = await self.resolve_mentions(turn_context)
+        text, names = inbound.command_text(activity, resolved)
+        reply = await asyncio.to_thread(self.core.router.handle, text, actor, names.get)
+        await turn_context.send_activity(reply_activity(reply))
+
+    async def on_submit(self, context: TurnContext, value: dict[str, Any]) -> None:
+        actor = inbound.actor_of(context.activity)
+        action = value.get("action")
+        if action == inbound.COMMAND_SUBMIT and isinstance(value.get("command"), str):
+            reply = await asyncio.to_thread(self.core.router.handle, value["command"], actor, None)
+            await context.send_activity(reply_activity(reply))
+            return
+        if action != inbound.CHECKIN_SUBMIT or not isinstance(value.get("slug"), str):
+            await context.send_activity(reply_activity(error_reply("I did not understand that card; try `help`.")))
+            return
+        slug = value["slug"].lower()
+        raw = inbound.form_values(value)
+        try:
+            out = await asyncio.to_thread(self.checkins.answer, actor, slug, raw)
+        except FormErrors as e:
+            try:
+                form = await asyncio.to_thread(self.checkins.form, slug)
+            except UserError as err:
+                await context.send_activity(reply_activity(error_reply(err.sentence)))
+                return
+            await context.send_activity(card_activity(render_form_errors(form, raw, e.errors), str(e)))
+            return
+        except UserError as e:
+            await context.send_activity(reply_activity(error_reply(e.sentence)))
+            return
+        reply = done_reply(out.text, *out.lines, actions=(Action("Status", command=f"status {slug}"),))
+        if out.alerts:
+            reply = Reply(text=reply.text, tone=Tone.warning, lines=reply.lines, actions=reply.actions)
+        await context.send_activity(reply_activity(reply))
+
+    async def resolve_mentions(self, context: TurnContext) -> dict[str, str]:
+        """Mention `29:` ids -> aadObjectId, so an owner set by mention matches that person's Actor."""
+        out: dict[str, str] = {}
+        bot_id = context.activity.recipient.id if context.activity.recipient else None
+        for m in inbound.mentions(context.activity):
+            if m.id == bot_id or m.is_channel or m.aad_object_id:
+                continue
+            ref = await asyncio.to_thread(self.refs.get, inbound.PLATFORM, f"user:{m.id}", f"member:{m.id}")
+            aad = ((ref or {}).get("user") or {}).get("aadObjectId")
+            if not aad:
+                try:
+                    member = await TeamsInfo.get_member(context, m.id)
+                    aad = member.aad_object_id if member else None
+                except Exception as e:  # the roster lookup is a convenience; the 29: id still works
+                    log.info("teams: could not look up member %s: %s", m.id, e)
+            if aad:
+                out[m.id] = aad
+        return out
+
+    async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
+        bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
+        if any(m.id == bot_id for m in members_added):
+            await turn_context.send_activity(reply_activity(help_reply()))
+
+
+def build_adapter(config: BotAuthConfig) -> CloudAdapter:
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+
+    async def on_error(context: TurnContext, error: Exception) -> None:
+        if isinstance(error, ClientRequestError | HttpOperationError):
+            # The connector (serviceUrl) did not take our reply: one line, not a requests traceback.
+            log.warning("teams: could not send to %s: %s", context.activity.service_url, str(error)[:300])
+            return
+        log.error("teams: turn failed", exc_info=error)
+        try:
+            await context.send_activity(reply_activity(error_reply(FAILED)))
+        except Exception as e:
+            log.warning("teams: could not report the failure to the user: %s", str(e)[:300])
+
+    adapter.on_turn_error = on_error
+    return adapter
+
+
+def make_handler(adapter: CloudAdapter, bot: PilotTeamsBot) -> Any:
+    async def messages(request: web.Request) -> web.StreamResponse:
+        if "application/json" not in request.headers.get("Content-Type", ""):
+            return web.json_response({"error": "expected an application/json Bot Framework activity"}, status=415)
+        try:
+            response = await adapter.process(request, bot)
+        except (web.HTTPUnauthorized, jwt.PyJWTError):
+            # No token -> PermissionError -> HTTPUnauthorized; a malformed one fails in PyJWT.
+            return web.json_response({"error": "missing or invalid Bot Framework token"}, status=401)
+        except aiohttp.ClientError:
+            log.exception("teams: could not verify the token (OpenID metadata unreachable?)")
+            return web.json_response({"error": "cannot verify the token right now"}, status=503)
+        except web.HTTPException as e:
+            return web.json_response({"error": e.reason}, status=e.status)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.json_response({"error": "the body is not valid JSON"}, status=400)
+        except Exception:
+            log.exception("teams: request failed")
+            return web.json_response({"error": "internal error"}, status=500)
+        return response or web.Response(status=201)
+
+    return messages
+
+
+def mount(app: web.Application, core: Core) -> TeamsNotifier | None:
+    """Adds POST /api/messages when Teams is configured (SPEC §6); returns the notifier, if any."""
+    mode = teams_mode(core.settings)
+    if mode == "off":
+        log.info("teams: not mounted (set MICROSOFT_APP_ID, or TEAMS_ALLOW_ANONYMOUS=true for local testing)")
+        return None
+    config = auth_config(core.settings)
+    if mode == "anonymous":
+        log.warning(
+            "teams: TEAMS_ALLOW_ANONYMOUS=true and no MICROSOFT_APP_ID: %s accepts UNAUTHENTICATED requests "
+            "and replies without a token; use this only with the Bot Framework Emulator or tests",
+            ROUTE,
+        )
+    adapter = build_adapter(config)
+    refs = ConversationRefs(core.engine, core.clock)
+    bot = PilotTeamsBot(core, refs)
+    notifier = TeamsNotifier(adapter, refs, config)
+    app[TEAMS_NOTIFIER] = notifier
+    app.router.add_post(ROUTE, make_handler(adapter, bot))
+    log.info("teams: %s mounted (%s)", ROUTE, "authenticated" if mode == "auth" else "anonymous")
+    return notifier

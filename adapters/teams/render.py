@@ -1,0 +1,204 @@
+"""Outbound translation: the neutral Reply -> an Adaptive Card (+ plain-text fallback).
+
+Schema 1.5 is what Teams desktop/web renders; we keep to 1.4 features so mobile shows the same.
+Teams limits: a card payload of about 28 KB; we cap long lists and lines to stay far below it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botbuilder.schema import Activity, ActivityTypes, Attachment
+
+from adapters.teams.inbound import CHECKIN_SUBMIT, COMMAND_SUBMIT, FIELD_PREFIX
+from bot.forms import CheckinForm
+from bot.replies import STATE_MARK, STATE_WORD, Action, GapCard, Portfolio, Reply, Tone, render_text, sparkline
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+CARD_VERSION = "1.5"
+MAX_LINES = 40
+MAX_CHARS = 2000
+MAX_ACTIONS = 6  # Teams shows up to 6 top-level actions
+TONE_COLOR = {Tone.info: "Default", Tone.success: "Good", Tone.warning: "Warning", Tone.error: "Attention"}
+
+
+def _text(text: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": text[:MAX_CHARS], "wrap": True, **extra}
+
+
+def _facts(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    return {"type": "FactSet", "facts": [{"title": t[:200], "value": v[:MAX_CHARS]} for t, v in pairs]}
+
+
+def gap_card_body(card: GapCard) -> list[dict[str, Any]]:
+    verdict = "ready to ship" if card.ready else "not ready to ship"
+    body: list[dict[str, Any]] = [
+        _text(f"{card.name} ({card.slug})", size="Large", weight="Bolder"),
+        _text(f"{card.stage}, {verdict}", isSubtle=True, spacing="None", color="Good" if card.ready else "Default"),
+    ]
+    facts = []
+    if card.owner:
+        facts.append(("Owner", card.owner))
+    if card.go_live:
+        facts.append(("Go-live", card.go_live))
+    if facts:
+        body.append(_facts(facts))
+    body.append(
+        _facts(
+            [(f"{STATE_MARK[row.state]} {row.label}", f"{STATE_WORD[row.state]} — {row.reason}") for row in card.gaps]
+        )
+    )
+    if card.metrics:
+        body.append(_text("Metrics", weight="Bolder", separator=True))
+        body.extend(_text(m.text, spacing="None") for m in card.metrics)
+    if card.eval_line:
+        body.append(_facts([("Eval", card.eval_line)]))
+    if card.path_line:
+        body.append(_facts([("Path", card.path_line)]))
+    if card.next_steps:
+        body.append(_text("Next", weight="Bolder", separator=True))
+        body.extend(_text(f"• {s}", spacing="None") for s in card.next_steps)
+    return body
+
+
+def portfolio_body(p: Portfolio) -> list[dict[str, Any]]:
+    body: list[dict[str, Any]] = [_text(p.summary, size="Medium", weight="Bolder")]
+    if not p.rows:
+        body.append(_text("No pilots yet: `new <slug> <name>` registers one."))
+        return body
+    body.append(_text("Gaps: baseline · owner · quality · path", isSubtle=True, spacing="None"))
+    rows = []
+    for r in p.rows:
+        marks = " ".join(STATE_MARK[s] for s in r.states)
+        tail = "ready to ship" if r.ready else r.next_step
+        owner = f" · {r.owner}" if r.owner else ""
+        rows.append((r.slug, f"{marks}  {tail}{owner}"))
+    body.append(_facts(rows))
+    if p.more:
+        body.append(_text(f"… and {p.more} more; `status <slug>` shows one pilot.", isSubtle=True))
+    return body
+
+
+def form_body(
+    form: CheckinForm, values: dict[str, object] | None = None, errors: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """One input per field; `values` re-fills a rejected submission, `errors` shows what to fix."""
+    values, errors = values or {}, errors or {}
+    body: list[dict[str, Any]] = [
+        _text(form.title, weight="Bolder", separator=True),
+        _text(form.intro, spacing="None"),
+    ]
+    for f in form.fields:
+        given = values.get(f.key)
+        item: dict[str, Any] = {
+            "id": FIELD_PREFIX + f.key,
+            "label": f.label + ("" if f.optional else " *"),
+            "isRequired": not f.optional,
+            "placeholder": f.placeholder or "",
+        }
+        if f.kind == "number":
+            item["type"] = "Input.Number"
+            item["errorMessage"] = errors.get(f.key) or f"Enter this week's {f.key} as a number."
+            if given not in (None, ""):
+                try:
+                    item["value"] = float(str(given).strip().rstrip("%"))
+                except ValueError:
+                    pass
+        else:
+            item.update(type="Input.Text", isMultiline=True, maxLength=2000)
+            if given:
+                item["value"] = str(given)[:2000]
+        body.append(item)
+        if f.hint:
+            body.append(_text(f.hint, isSubtle=True, spacing="None", size="Small"))
+        if f.key in errors:
+            body.append(_text(errors[f.key], color="Attention", spacing="None", size="Small"))
+    return body
+
+
+def submit_checkin_action(slug: str) -> dict[str, Any]:
+    return {
+        "type": "Action.Submit",
+        "title": "Submit check-in",
+        "style": "positive",
+        "data": {"action": CHECKIN_SUBMIT, "slug": slug},
+    }
+
+
+def command_action(action: Action) -> dict[str, Any]:
+    """messageBack sends the command as the user's message, so it runs through the same grammar."""
+    assert action.command is not None
+    return {
+        "type": "Action.Submit",
+        "title": action.label[:50],
+        "data": {
+            "action": COMMAND_SUBMIT,
+            "command": action.command,
+            "msteams": {"type": "messageBack", "text": action.command, "displayText": action.command},
+        },
+    }
+
+
+def card(body: list[dict[str, Any]], actions: list[dict[str, Any]], fallback: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "$schema": CARD_SCHEMA,
+        "type": "AdaptiveCard",
+        "version": CARD_VERSION,
+        "body": body,
+        "fallbackText": fallback[:MAX_CHARS],
+        "msteams": {"width": "Full"},
+    }
+    if actions:
+        out["actions"] = actions[:MAX_ACTIONS]
+    return out
+
+
+def render_card(reply: Reply, form_values: dict[str, object] | None = None) -> dict[str, Any]:
+    body: list[dict[str, Any]] = []
+    if reply.text:
+        color = TONE_COLOR[reply.tone]
+        body.append(_text(reply.text, weight="Bolder" if reply.tone is not Tone.info else "Default", color=color))
+    if reply.portfolio:
+        body.extend(portfolio_body(reply.portfolio))
+    if reply.card:
+        body.extend(gap_card_body(reply.card))
+    for s in reply.series:
+        ref = f" ({s.reference_label})" if s.reference_label else ""
+        last = f"{s.values[-1]:g}{s.unit}" if s.values else "—"
+        body.append(_text(f"**{s.label}** {sparkline(s.values)} latest {last}{ref}"))
+    lines = list(reply.lines)
+    if len(lines) > MAX_LINES:
+        lines = lines[:MAX_LINES] + [f"… {len(reply.lines) - MAX_LINES} more"]
+    body.extend(_text(line, spacing="Small") for line in lines)
+    actions: list[dict[str, Any]] = []
+    if reply.form is not None:
+        body.extend(form_body(reply.form, form_values))
+        actions.append(submit_checkin_action(reply.form.slug))
+    for a in reply.actions:
+        if a.command:
+            actions.append(command_action(a))
+        # CHECKIN_OPEN opens a modal on Slack; on Teams the form is already inline above.
+    return card(body, actions, render_text(reply))
+
+
+def render_form_errors(form: CheckinForm, values: dict[str, object], errors: dict[str, str]) -> dict[str, Any]:
+    """A rejected check-in: what to fix, and the same form again with the given values kept."""
+    lines = [f"• {k}: {v}" for k, v in errors.items()]
+    body = [_text("Please fix the check-in:", weight="Bolder", color="Attention"), *(_text(x) for x in lines)]
+    body.extend(form_body(form, values, errors))
+    fallback = "Please fix the check-in:\n" + "\n".join(lines)
+    return card(body, [submit_checkin_action(form.slug)], fallback)
+
+
+def reply_activity(reply: Reply, form_values: dict[str, object] | None = None) -> Activity:
+    return card_activity(render_card(reply, form_values), reply.text or render_text(reply))
+
+
+def card_activity(card_json: dict[str, Any], summary: str) -> Activity:
+    """A message whose only content is the card; `summary` is what notifications show."""
+    return Activity(
+        type=ActivityTypes.message,
+        summary=summary.split("\n", 1)[0][:200],
+        attachments=[Attachment(content_type=CARD_CONTENT_TYPE, content=card_json)],
+    )
