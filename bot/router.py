@@ -68,28 +68,30 @@ class Router:
         if isinstance(cmd, c.Audit):
             return self.audit(cmd.slug)
         if isinstance(cmd, c.New):
-            return _done(s.new_pilot(actor, cmd.slug, cmd.name))
+            return outcome_reply(s.new_pilot(actor, cmd.slug, cmd.name))
         if isinstance(cmd, c.SetOwner):
             name = resolve_name(cmd.user.id) if resolve_name else None
-            return _done(s.set_owner(actor, cmd.slug, cmd.user, name))
+            return outcome_reply(s.set_owner(actor, cmd.slug, cmd.user, name))
         if isinstance(cmd, c.GoLive):
-            return _done(s.set_go_live(actor, cmd.slug, cmd.day))
+            return outcome_reply(s.set_go_live(actor, cmd.slug, cmd.day))
         if isinstance(cmd, c.Baseline):
-            return _done(s.set_baseline(actor, cmd.slug, cmd.metric, cmd.value, cmd.unit, cmd.direction, cmd.at))
+            return outcome_reply(
+                s.set_baseline(actor, cmd.slug, cmd.metric, cmd.value, cmd.unit, cmd.direction, cmd.at)
+            )
         if isinstance(cmd, c.Measure):
-            return _done(s.record_measurement(actor, cmd.slug, cmd.metric, cmd.value, cmd.unit))
+            return outcome_reply(s.record_measurement(actor, cmd.slug, cmd.metric, cmd.value, cmd.unit))
         if isinstance(cmd, c.Threshold):
             out = s.set_threshold(actor, cmd.slug, cmd.pct, cmd.min_cases, cmd.drop_alert)
-            return _done(out, _fraction_note(cmd.read_as_fraction, cmd.pct))
+            return outcome_reply(out, _fraction_note(cmd.read_as_fraction, cmd.pct))
         if isinstance(cmd, c.Eval):
             out = s.record_eval(actor, cmd.slug, cmd.score, cmd.cases, cmd.version)
-            return _done(out, _fraction_note(cmd.read_as_fraction, cmd.score))
+            return outcome_reply(out, _fraction_note(cmd.read_as_fraction, cmd.score))
         if isinstance(cmd, c.Path):
-            return _done(s.set_path(actor, cmd.slug, cmd.item, cmd.state, cmd.note))
+            return outcome_reply(s.set_path(actor, cmd.slug, cmd.item, cmd.state, cmd.note))
         if isinstance(cmd, c.CheckinCadence):
-            return _done(s.set_cadence(actor, cmd.slug, cmd.weekday, cmd.time, cmd.tz))
+            return outcome_reply(s.set_cadence(actor, cmd.slug, cmd.weekday, cmd.time, cmd.tz))
         if isinstance(cmd, c.Escalate):
-            return _done(s.set_escalation(actor, cmd.slug, cmd.channel))
+            return outcome_reply(s.set_escalation(actor, cmd.slug, cmd.channel))
         raise AssertionError(f"unhandled command {cmd!r}")
 
     def history(self, slug: str) -> Reply:
@@ -132,7 +134,8 @@ def _fraction_note(fraction: bool, pct: float) -> str | None:
     return f"(I read that as a fraction: {fmt_pct(pct)}.)" if fraction else None
 
 
-def _done(out: Outcome, note: str | None = None) -> Reply:
+def outcome_reply(out: Outcome, note: str | None = None) -> Reply:
+    """The reply to any write: headline, extra lines, a Status action; a warning tone when it raised alerts."""
     lines = list(out.lines)
     if note:
         lines.insert(0, note)

@@ -29,9 +29,9 @@ from bot.conversations import ConversationRefs
 from bot.core import Core
 from bot.errors import UserError
 from bot.forms import FormErrors
-from bot.replies import Action, Reply, Tone
+from bot.router import outcome_reply
 from bot.services import CheckinServices
-from bot.views import done_reply, error_reply, help_reply
+from bot.views import error_reply, help_reply
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +96,7 @@ class PilotTeamsBot(ActivityHandler):
         except UserError as e:
             await context.send_activity(reply_activity(error_reply(e.sentence)))
             return
-        reply = done_reply(out.text, *out.lines, actions=(Action("Status", command=f"status {slug}"),))
-        if out.alerts:
-            reply = Reply(text=reply.text, tone=Tone.warning, lines=reply.lines, actions=reply.actions)
-        await context.send_activity(reply_activity(reply))
+        await context.send_activity(reply_activity(outcome_reply(out)))
 
     async def resolve_mentions(self, context: TurnContext) -> dict[str, str]:
         """Mention `29:` ids -> aadObjectId, so an owner set by mention matches that person's Actor."""
