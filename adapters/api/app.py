@@ -31,7 +31,7 @@ PREFIX = "/api/v1"
 MAX_BODY = 1024 * 1024
 CORE: web.AppKey[Core] = web.AppKey("api_core", Core)
 TOKENS: web.AppKey[TokenService] = web.AppKey("api_tokens", TokenService)
-TOKEN_INFO = "api_token"  # request key of the verified TokenInfo
+TOKEN_INFO: web.RequestKey[TokenInfo] = web.RequestKey("api_token", TokenInfo)  # the verified token
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -97,8 +97,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
 
 
 def _token(request: web.Request) -> TokenInfo:
-    info: TokenInfo = request[TOKEN_INFO]
-    return info
+    return request[TOKEN_INFO]
 
 
 def _actor(request: web.Request) -> Actor:
@@ -124,13 +123,17 @@ async def _body_bytes(request: web.Request) -> bytes:
     return await request.read()
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json accepts NaN and Infinity; JSON does not
+
+
 async def _json_object(request: web.Request) -> dict[str, Any]:
     raw = await _body_bytes(request)
     if not raw.strip():
         raise ApiError(400, "The body is empty; send a JSON object.")
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        body = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError(400, "The body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise ApiError(400, "The body must be a JSON object.")
