@@ -39,7 +39,8 @@ def render_history_png(series: Sequence[Series], title: str | None = None) -> by
         if xs:
             ax.set_xlim(0.5, len(xs) + 0.5)
             ax.set_xticks(xs if len(xs) <= 12 else xs[:: max(1, len(xs) // 12)])
-        ax.legend(loc="best", fontsize=8, frameon=False)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize=8, frameon=False)
         ax.tick_params(labelsize=8)
     if title:
         fig.suptitle(title, fontsize=11)
