@@ -105,9 +105,8 @@ class DatabaseCollector(Collector):
         )
         with session_scope(self.core.engine) as s:
             col: Any = Escalation.sent_at
-            rows = s.execute(
-                sa.select(Escalation.kind, sa.func.count()).where(col.is_not(None)).group_by(Escalation.kind)
-            ).all()
+            kind_col: Any = Escalation.kind
+            rows = s.execute(sa.select(kind_col, sa.func.count()).where(col.is_not(None)).group_by(kind_col)).all()
             for kind, n in rows:
                 esc.add_metric([kind], n)
             err_e: Any = Escalation.last_error
@@ -139,7 +138,8 @@ def _checkin_counts(core: Core, now: datetime, grace: timedelta) -> tuple[int, i
         sent_col: Any = CheckIn.sent_at
         sent = s.execute(sa.select(sa.func.count()).where(sent_col.is_not(None))).scalar() or 0
         due: Any = CheckIn.due_at
-        rows = s.execute(sa.select(CheckIn.due_at, CheckIn.answered_at).where(due <= now)).all()
+        answered_col: Any = CheckIn.answered_at
+        rows = s.execute(sa.select(due, answered_col).where(due <= now)).all()
     answered = sum(1 for _, a in rows if a is not None)
     missed = sum(1 for d, a in rows if is_missed(CheckInFacts(d, a), now, grace))
     return int(sent), answered, missed
