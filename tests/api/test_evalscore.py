@@ -182,3 +182,20 @@ def test_cli_eval_import(core: Core, tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (run.cases, run.score, run.version, run.recorded_by) == (150, 77.33, "v2", "console:ana")
     assert run.field_scores is not None and set(run.field_scores) == {"party", "amount", "note"}
     assert "116 of 150 cases pass" in r.output and "✗ case-0 (line 2)" in r.output
+
+
+async def test_2000_cases_through_the_api_in_both_formats(api: Any) -> None:
+    rows = generated_cases()
+    path = "/api/v1/pilots/legal-intake/evals/cases"
+    for body, ct in ((as_jsonl(rows), "application/x-ndjson"), (as_csv(rows), "text/csv")):
+        r = await api.client.post(path, data=body, headers={**api.auth(api.legal), "Content-Type": ct})
+        doc = await r.json()
+        assert r.status == 201, doc
+        assert (doc["score"], doc["passed"], doc["field_accuracy"]) == (
+            EXPECTED_SCORE,
+            EXPECTED_PASSED,
+            EXPECTED_FIELDS,
+        )
+        assert len(doc["failing"]) == 10 and doc["failing_total"] == 442
+    with session_scope(api.core.engine) as s:
+        assert [r.score for r in s.exec(select(EvalRun)).all()] == [EXPECTED_SCORE, EXPECTED_SCORE]
