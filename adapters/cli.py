@@ -18,6 +18,11 @@ app.add_typer(db_app, name="db")
 manifest_app = typer.Typer(no_args_is_help=True, help="App manifests and packages for the chat platforms.")
 app.add_typer(manifest_app, name="manifest")
 
+token_app = typer.Typer(no_args_is_help=True, help="API bearer tokens for CI and dashboards.")
+app.add_typer(token_app, name="token")
+eval_app = typer.Typer(no_args_is_help=True, help="Eval runs from labelled results.")
+app.add_typer(eval_app, name="eval")
+
 
 def _core():  # type: ignore[no-untyped-def]
     from bot.config import get_settings
@@ -104,6 +109,111 @@ def manifest_teams(
         typer.echo(f"Cannot write {out}: {e.strerror or e}.", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"Wrote {out} ({size} bytes): upload it in Teams > Apps > Manage your apps > Upload an app.")
+
+
+# ---- REST API tokens and eval import (issue 7) ----
+
+
+def _cli_actor_ref(as_user: str | None = None) -> str:
+    from adapters.console import console_actor
+
+    return console_actor(as_user).ref
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="A name for the token, e.g. ci-legal; shown in the audit log.")],
+    pilot: Annotated[str | None, typer.Option("--pilot", help="Scope the token to this pilot only.")] = None,
+) -> None:
+    """Create an API token; the secret is shown once and stored only as a hash."""
+    from bot.errors import UserError
+    from bot.tokens import TokenService
+
+    core = _core()
+    try:
+        secret, info = TokenService(core.engine, core.clock).create(name, pilot, by=_cli_actor_ref())
+    except UserError as e:
+        typer.echo(e.sentence, err=True)
+        raise typer.Exit(1) from None
+    scope = f"pilot `{info.pilot_slug}` only" if info.pilot_slug else "every pilot"
+    typer.echo(f"Token `{info.name}` ({scope}). Copy it now, it is not shown again:")
+    typer.echo(secret)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (names, scopes, last use; never the secrets)."""
+    from bot.tokens import TokenService
+
+    core = _core()
+    rows = TokenService(core.engine, core.clock).list()
+    if not rows:
+        typer.echo("No API tokens yet: `pilotbot token create <name> [--pilot <slug>]`.")
+        return
+    for t in rows:
+        scope = t.pilot_slug or "all pilots"
+        used = t.last_used_at.strftime("%Y-%m-%d %H:%M") if t.last_used_at else "never used"
+        state = f"revoked {t.revoked_at.strftime('%Y-%m-%d %H:%M')}" if t.revoked_at else "active"
+        typer.echo(f"{t.name}\t{scope}\t{state}\tcreated {t.created_at.strftime('%Y-%m-%d')}\t{used}")
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")]) -> None:
+    """Revoke a token; effective for the next request."""
+    from bot.errors import UserError
+    from bot.tokens import TokenService
+
+    core = _core()
+    try:
+        TokenService(core.engine, core.clock).revoke(name, by=_cli_actor_ref())
+    except UserError as e:
+        typer.echo(e.sentence, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Token `{name}` revoked.")
+
+
+@eval_app.command("import")
+def eval_import(
+    slug: Annotated[str, typer.Argument(help="The pilot.")],
+    file: Annotated[str, typer.Argument(help="Labelled results: .jsonl or .csv (see README).")],
+    as_user: Annotated[str | None, typer.Option("--as", help="Act as this user (default: the OS user).")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="Model or prompt version of this run.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl or csv (default: from the file name).")] = None,
+) -> None:
+    """Score labelled cases and record the eval run with per-field accuracy."""
+    from pathlib import Path
+
+    from adapters.console import console_actor
+    from bot.errors import UserError
+    from bot.evalscore import format_of, score_text
+    from storage.models import Source
+
+    kind = (fmt or format_of(filename=file) or "").lower()
+    if kind not in ("jsonl", "csv"):
+        typer.echo("Give a .jsonl or .csv file, or say which with `--format jsonl|csv`.", err=True)
+        raise typer.Exit(2)
+    try:
+        text = Path(file).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        typer.echo(f"Cannot read `{file}`: {e.__class__.__name__}.", err=True)
+        raise typer.Exit(2) from None
+    core = _core()
+    try:
+        scored = score_text(text, kind)
+        out = core.services.record_eval(
+            console_actor(as_user),
+            slug.lower(),
+            scored.score,
+            scored.cases,
+            version,
+            Source.command,
+            scored.field_accuracy,
+        )
+    except UserError as e:
+        typer.echo(e.sentence, err=True)
+        raise typer.Exit(1) from None
+    for line in [out.text, *scored.summary_lines(), *out.lines]:
+        typer.echo(line)
 
 
 def main() -> None:

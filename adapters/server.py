@@ -9,6 +9,8 @@ import logging
 
 from aiohttp import web
 
+import adapters.api
+import adapters.metrics
 import adapters.teams
 from bot.core import Core
 
@@ -32,11 +34,11 @@ def build_web_app(core: Core) -> web.Application:
 
 def mount_surfaces(app: web.Application, core: Core) -> None:
     # Each surface mounts itself only when its settings are present (SPEC §6).
+    adapters.metrics.mount(app, core)  # GET /metrics (loopback or token)
     # Slack: adapters.slack.mount(app, core)   — issue 4
-    adapters.teams.mount(app, core)  # issue 5: POST /api/messages when Teams is configured
-    # REST:  adapters.api.mount(app, core)     — issue 7
+    adapters.teams.mount(app, core)  # POST /api/messages when Teams is configured
+    adapters.api.mount(app, core)  # /api/v1 (bearer tokens)
     # Scheduler: adapters.scheduling.mount(app, core) — issue 6
-    return None
 
 
 def run(core: Core) -> None:

@@ -16,3 +16,7 @@ class UserError(Exception):
         if self.usage:
             return f"{self.message.rstrip('.')}: write `{self.usage}`."
         return self.message
+
+
+class NotFound(UserError):
+    """The named thing (a pilot) does not exist; REST maps it to 404."""

@@ -16,7 +16,7 @@ from bot.cadence import period_of
 from bot.clock import Clock, SystemClock
 from bot.commands import USAGE, ChannelRef, UserRef
 from bot.config import Settings
-from bot.errors import UserError
+from bot.errors import NotFound, UserError
 from bot.escalations import eval_alerts
 from bot.forms import CheckinForm, build_checkin_form, parse_checkin_answer
 from bot.gaps import fmt_number, fmt_pct
@@ -376,8 +376,8 @@ class Services:
         if pilot is None:
             close = repo.close_slugs(s, slug)
             if close:
-                raise UserError(f"No pilot `{slug}`; did you mean `{close[0]}`?")
-            raise UserError(f"No pilot `{slug}`; `status` lists them, `new {slug} <name>` registers it.")
+                raise NotFound(f"No pilot `{slug}`; did you mean `{close[0]}`?")
+            raise NotFound(f"No pilot `{slug}`; `status` lists them, `new {slug} <name>` registers it.")
         return pilot
 
     def is_admin(self, actor: Actor) -> bool:
@@ -385,6 +385,11 @@ class Services:
 
     def _may_change(self, pilot: Pilot, actor: Actor) -> None:
         if self.is_admin(actor):
+            return
+        if actor.platform == "api":
+            # Only adapters/api builds an "api" actor, and only after verifying its bearer token and the
+            # token's pilot scope (bot/tokens.py): the token itself is the authorisation, admin-like
+            # within its scope. Chat surfaces never produce this platform.
             return
         if pilot.owner_id is not None:
             if (pilot.owner_platform, pilot.owner_id) == (actor.platform, actor.user_id):

@@ -1,0 +1,249 @@
+"""Routes of `/api/v1` as an aiohttp sub-application with its own auth and error middleware.
+
+Every route, reads included, needs `Authorization: Bearer <token>`. A handler translates JSON into
+service arguments and the outcome back into JSON; the rules stay in bot/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from adapters.api import payloads as pl
+from adapters.api.openapi import openapi_document
+from adapters.metrics import METRICS_KEY
+from bot.core import Core
+from bot.errors import NotFound, UserError
+from bot.evalscore import EvalFileError, format_of, score_text
+from bot.ports import Actor
+from bot.tokens import TokenInfo, TokenService, bearer
+from storage.models import Source
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+MAX_BODY = 1024 * 1024
+CORE: web.AppKey[Core] = web.AppKey("api_core", Core)
+TOKENS: web.AppKey[TokenService] = web.AppKey("api_tokens", TokenService)
+TOKEN_INFO: web.RequestKey[TokenInfo] = web.RequestKey("api_token", TokenInfo)  # the verified token
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="pilotbot"'} if status == 401 else None
+    return web.json_response({"error": message, **extra}, status=status, headers=headers)
+
+
+def _outcome_label(status: int) -> str:
+    return "ok" if status < 400 else ("refused" if status < 500 else "error")
+
+
+@web.middleware
+async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error becomes JSON `{"error": "<one sentence>"}`; no traceback reaches the client."""
+    start = time.perf_counter()
+    try:
+        response = await handler(request)
+    except ApiError as e:
+        response = error(e.status, e.message, **e.extra)
+    except EvalFileError as e:
+        response = error(422, e.sentence, errors=[{"line": n, "message": m} for n, m in e.errors])
+    except NotFound as e:
+        response = error(404, e.sentence)
+    except UserError as e:
+        response = error(422, e.sentence)
+    except web.HTTPRequestEntityTooLarge:
+        response = error(413, "The body is larger than 1 MiB.")
+    except web.HTTPException as e:
+        text = {
+            404: "No such route; GET /api/v1/openapi.json lists them.",
+            405: f"{request.method} is not allowed here.",
+        }
+        response = error(e.status, text.get(e.status, e.reason or "Request refused."))
+    except Exception:
+        log.exception("api: %s %s failed", request.method, request.path)
+        response = error(500, "Something went wrong on our side; nothing was changed. Please try again.")
+    metrics = request.config_dict.get(METRICS_KEY)
+    if metrics is not None:
+        metrics.observe_command("api", request.path, _outcome_label(response.status), time.perf_counter() - start)
+    return response
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = bearer(request.headers.get("Authorization"))
+    if token is None:
+        raise ApiError(401, "This API needs a token: send `Authorization: Bearer <token>` (`pilotbot token create`).")
+    info = await asyncio.to_thread(request.app[TOKENS].verify, token)
+    if info is None:
+        raise ApiError(401, "The token is unknown or revoked; create one with `pilotbot token create <name>`.")
+    request[TOKEN_INFO] = info
+    return await handler(request)
+
+
+def _token(request: web.Request) -> TokenInfo:
+    return request[TOKEN_INFO]
+
+
+def _actor(request: web.Request) -> Actor:
+    name = _token(request).name
+    return Actor("api", name, name)
+
+
+def _slug(request: web.Request) -> str:
+    """The path's pilot, checked against the token's scope (403) before anything is read."""
+    raw = request.match_info["slug"]
+    slug = pl.slug_of(raw)
+    info = _token(request)
+    if info.pilot_slug is not None and slug != info.pilot_slug:
+        raise ApiError(403, f"This token is scoped to `{info.pilot_slug}` and cannot access `{raw[:60]}`.")
+    if slug is None:
+        raise ApiError(404, f"No pilot `{raw[:60]}`.")
+    return slug
+
+
+async def _body_bytes(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, "The body is larger than 1 MiB.")
+    return await request.read()
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json accepts NaN and Infinity; JSON does not
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    raw = await _body_bytes(request)
+    if not raw.strip():
+        raise ApiError(400, "The body is empty; send a JSON object.")
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(400, "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The body must be a JSON object.")
+    return body
+
+
+def _core(request: web.Request) -> Core:
+    return request.app[CORE]
+
+
+# ---- routes ----
+
+
+async def list_pilots(request: web.Request) -> web.Response:
+    entries = await asyncio.to_thread(_core(request).services.portfolio)
+    scope = _token(request).pilot_slug
+    if scope is not None:
+        entries = [e for e in entries if e.pilot.slug == scope]
+    return web.json_response(pl.portfolio_doc(entries))
+
+
+async def get_pilot(request: web.Request) -> web.Response:
+    slug = _slug(request)
+    report = await asyncio.to_thread(_core(request).services.pilot_report, slug)
+    return web.json_response(pl.report_doc(report))
+
+
+async def post_eval(request: web.Request) -> web.Response:
+    slug = _slug(request)
+    await asyncio.to_thread(_core(request).services.pilot_report, slug)  # 404 before reading the body
+    body = pl.eval_body(await _json_object(request))
+    out = await asyncio.to_thread(
+        _core(request).services.record_eval, _actor(request), slug, body.score, body.cases, body.version, Source.api
+    )
+    doc = {
+        "pilot": slug,
+        "score": body.score,
+        "cases": body.cases,
+        "version": body.version,
+        "read_as_fraction": body.read_as_fraction,
+        **pl.outcome_doc(out),
+    }
+    return web.json_response(doc, status=201)
+
+
+async def post_measurement(request: web.Request) -> web.Response:
+    slug = _slug(request)
+    await asyncio.to_thread(_core(request).services.pilot_report, slug)
+    body = pl.measurement_body(await _json_object(request))
+    out = await asyncio.to_thread(
+        _core(request).services.record_measurement,
+        _actor(request),
+        slug,
+        body.metric,
+        body.value,
+        body.unit,
+        Source.api,
+    )
+    doc = {"pilot": slug, "metric": body.metric, "value": body.value, **pl.outcome_doc(out)}
+    return web.json_response(doc, status=201)
+
+
+async def post_eval_cases(request: web.Request) -> web.Response:
+    slug = _slug(request)
+    await asyncio.to_thread(_core(request).services.pilot_report, slug)
+    fmt = format_of(content_type=request.headers.get("Content-Type", ""))
+    if fmt is None:
+        raise ApiError(
+            415, "Send labelled cases as JSONL (Content-Type: application/x-ndjson) or CSV (Content-Type: text/csv)."
+        )
+    version = request.query.get("version", "").strip() or None
+    if version is not None and len(version) > 200:
+        raise ApiError(422, "`version` is too long (200 characters at most).")
+    raw = await _body_bytes(request)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiError(400, "The body is not UTF-8 text.") from None
+    scored = await asyncio.to_thread(score_text, text, fmt)
+    out = await asyncio.to_thread(
+        _core(request).services.record_eval,
+        _actor(request),
+        slug,
+        scored.score,
+        scored.cases,
+        version,
+        Source.api,
+        scored.field_accuracy,
+    )
+    doc = {"pilot": slug, "version": version, **pl.scored_doc(scored), **pl.outcome_doc(out)}
+    return web.json_response(doc, status=201)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+def build_api_app(core: Core) -> web.Application:
+    api = web.Application(client_max_size=MAX_BODY, middlewares=[errors_and_metrics, authenticate])
+    api[CORE] = core
+    api[TOKENS] = TokenService(core.engine, core.clock)
+    api.router.add_get("/pilots", list_pilots)
+    api.router.add_get("/pilots/{slug}", get_pilot)
+    api.router.add_post("/pilots/{slug}/evals", post_eval)
+    api.router.add_post("/pilots/{slug}/evals/cases", post_eval_cases)
+    api.router.add_post("/pilots/{slug}/measurements", post_measurement)
+    api.router.add_get("/openapi.json", openapi)
+    return api
+
+
+def mount(app: web.Application, core: Core) -> None:
+    """Always mounted: the API needs nothing but the database (tokens live there)."""
+    app.add_subapp(PREFIX, build_api_app(core))

@@ -1,0 +1,230 @@
+"""JSON in and out for the REST API: validated request bodies and report documents.
+
+Inbound values go through the same parse helpers as the chat grammar (bot/commands.py), so a
+score, a case count or a metric key is accepted or refused by the same rules on every surface.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from bot import commands as c
+from bot.errors import UserError
+from bot.evalscore import EvalScore
+from bot.gaps import improvement, ready_line, verdict
+from bot.reports import PilotReport, PortfolioEntry
+from bot.services import Outcome
+from bot.views import next_step, owner_label
+
+
+class BadInput(UserError):
+    """A body field is missing, of the wrong type, or out of range (HTTP 422)."""
+
+
+@dataclass(frozen=True)
+class EvalBody:
+    score: float
+    cases: int
+    version: str | None
+    read_as_fraction: bool
+
+
+@dataclass(frozen=True)
+class MeasurementBody:
+    metric: str
+    value: float
+    unit: str | None
+
+
+def _number_text(value: Any, field: str) -> str:
+    """A JSON number (or a string like "96.2%") as the text the chat parsers read."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise BadInput(f"`{field}` must be a number.")
+    if isinstance(value, str):
+        return value.strip()
+    try:
+        f = float(value)
+    except OverflowError:
+        raise BadInput(f"`{field}` is out of range.") from None
+    if not math.isfinite(f):
+        raise BadInput(f"`{field}` is out of range.")
+    text = repr(f)
+    if "e" in text or "E" in text:
+        text = format(f, ".15f").rstrip("0").rstrip(".")
+    return text
+
+
+def _unexpected(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    extra = [k for k in body if k not in allowed]
+    if extra:
+        raise BadInput(f"Unexpected field `{str(extra[0])[:40]}`; allowed: {', '.join(allowed)}.")
+
+
+def _plain(e: UserError) -> BadInput:
+    # The chat usage line (`write eval <slug> ...`) means nothing to an API client: keep the sentence.
+    return BadInput(e.message.rstrip(".") + ".")
+
+
+def eval_body(body: dict[str, Any]) -> EvalBody:
+    _unexpected(body, ("score", "cases", "version"))
+    if "score" not in body:
+        raise BadInput("`score` is missing (a percentage, e.g. 96.2).")
+    if "cases" not in body:
+        raise BadInput("`cases` is missing (how many labelled cases the eval scored).")
+    try:
+        score, fraction = c.parse_pct(_number_text(body["score"], "score"), "eval", "score")
+        raw_cases = body["cases"]
+        if isinstance(raw_cases, bool) or not isinstance(raw_cases, int):
+            raise BadInput("`cases` must be a whole number.")
+        cases = c.parse_int(str(raw_cases), "eval", "number of cases")
+    except BadInput:
+        raise
+    except UserError as e:
+        raise _plain(e) from None
+    version = body.get("version")
+    if version is not None:
+        if not isinstance(version, str):
+            raise BadInput("`version` must be a string.")
+        version = version.strip() or None
+        if version is not None and len(version) > c.MAX_VERSION:
+            raise BadInput(f"`version` is too long ({c.MAX_VERSION} characters at most).")
+    return EvalBody(score, cases, version, fraction)
+
+
+def measurement_body(body: dict[str, Any]) -> MeasurementBody:
+    _unexpected(body, ("metric", "value", "unit"))
+    metric, value = body.get("metric"), body.get("value")
+    if not isinstance(metric, str):
+        raise BadInput("`metric` is missing or not a string (a metric key such as handle_time).")
+    if "value" not in body:
+        raise BadInput("`value` is missing (a number, e.g. 9).")
+    unit = body.get("unit")
+    if unit is not None and (not isinstance(unit, str) or len(unit) > 32):
+        raise BadInput("`unit` must be a string of at most 32 characters.")
+    try:
+        key = c.parse_metric(metric, "measure")
+        number, attached = c.parse_value(_number_text(value, "value"), "measure")
+    except BadInput:
+        raise
+    except UserError as e:
+        raise _plain(e) from None
+    return MeasurementBody(key, number, (unit.strip() or None) if unit else attached)
+
+
+def slug_of(raw: str) -> str | None:
+    slug = raw.lower()
+    return slug if c.SLUG_RE.fullmatch(slug) else None
+
+
+# ---- documents ----
+
+
+def _iso(v: date | datetime | None) -> str | None:
+    return v.isoformat() if v is not None else None
+
+
+def gaps_doc(results: Any) -> list[dict[str, str]]:
+    return [{"gap": r.gap.value, "label": r.gap.label, "state": r.state.value, "reason": r.reason} for r in results]
+
+
+def portfolio_doc(entries: list[PortfolioEntry]) -> dict[str, Any]:
+    ready = sum(1 for e in entries if e.gaps.ready)
+    pilots = []
+    for e in sorted(entries, key=lambda e: e.pilot.slug):
+        p = e.pilot
+        first = next((r for r in e.gaps.results if r.state.value != "closed"), None)
+        pilots.append(
+            {
+                "slug": p.slug,
+                "name": p.name,
+                "stage": p.stage,
+                "owner": owner_label(p.owner_platform, p.owner_id, p.owner_name),
+                "ready": e.gaps.ready,
+                "gaps": gaps_doc(e.gaps.results),
+                "next_step": next_step(p.slug, first, short=True) if first else "ready to ship",
+            }
+        )
+    return {"summary": ready_line(ready, len(entries)), "ready": ready, "total": len(entries), "pilots": pilots}
+
+
+def report_doc(report: PilotReport) -> dict[str, Any]:
+    p = report.pilot
+    pol = report.policy
+    latest = report.evals[0] if report.evals else None
+    return {
+        "slug": p.slug,
+        "name": p.name,
+        "stage": p.stage,
+        "go_live": _iso(p.go_live),
+        "owner": (
+            {"platform": p.owner_platform, "id": p.owner_id, "name": p.owner_name} if p.owner_id is not None else None
+        ),
+        "escalation_channel": (
+            {"platform": p.escalation_platform, "id": p.escalation_channel_id, "name": p.escalation_channel_name}
+            if p.escalation_channel_id
+            else None
+        ),
+        "ready": report.gaps.ready,
+        "gaps": gaps_doc(report.gaps.results),
+        "metrics": [
+            {
+                "key": m.key,
+                "unit": m.unit,
+                "direction": m.direction,
+                "baseline": m.baseline,
+                "baseline_at": _iso(m.baseline_at),
+                "latest": m.latest,
+                "latest_at": _iso(m.latest_at),
+                "improvement": improvement(m),
+                "verdict": verdict(m),
+            }
+            for m in report.metrics
+        ],
+        "eval_policy": (
+            {"threshold": pol.threshold, "min_cases": pol.min_cases, "drop_alert": pol.drop_alert} if pol else None
+        ),
+        "latest_eval": (
+            {
+                "score": latest.score,
+                "cases": latest.cases,
+                "version": latest.version,
+                "run_at": _iso(latest.run_at),
+                "source": latest.source,
+                "field_scores": latest.field_scores,
+                "clears_bar": (latest.score >= pol.threshold) if pol else None,
+            }
+            if latest
+            else None
+        ),
+        "path": [{"item": i.item, "state": i.state, "note": i.note} for i in report.path],
+        "next_steps": [next_step(p.slug, r) for r in report.gaps.results if r.state.value != "closed"],
+    }
+
+
+def outcome_doc(out: Outcome) -> dict[str, Any]:
+    return {
+        "message": out.text,
+        "lines": list(out.lines),
+        "alerts": [str(a.payload.get("headline", a.kind)) for a in out.alerts],
+    }
+
+
+def scored_doc(score: EvalScore) -> dict[str, Any]:
+    return {
+        "score": score.score,
+        "cases": score.cases,
+        "passed": score.passed,
+        "field_accuracy": score.field_accuracy,
+        "failing_total": score.failing_total,
+        "failing": [
+            {
+                "id": f.id,
+                "line": f.line,
+                "misses": [{"field": m.field, "expected": m.expected, "actual": m.actual} for m in f.misses],
+            }
+            for f in score.failing
+        ],
+    }

@@ -1,0 +1,189 @@
+"""`GET /metrics` (prometheus-client), with its own CollectorRegistry per web app.
+
+In-process counters: commands handled by surface and outcome, command latency, delivery failures.
+Read from the database at scrape time (true across restarts and replicas): check-ins sent,
+answered and missed, escalations sent, deliveries waiting for a retry, pilots by gap state.
+
+Served only to loopback clients, or to anyone presenting a valid API bearer token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from bot.core import Core
+from bot.gaps import Gap, GapState, is_missed
+from bot.tokens import TokenService, bearer
+from storage.db import session_scope
+from storage.models import CheckIn, Escalation
+
+log = logging.getLogger(__name__)
+
+SURFACES = ("slack", "teams", "console", "api")
+
+
+class Metrics:
+    """The process's counters; one per web app so tests (and two apps in one process) never share."""
+
+    def __init__(self, core: Core) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.commands = Counter(
+            "pilotbot_commands",
+            "Commands handled, by surface and outcome (ok, refused, error).",
+            ["surface", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "pilotbot_command_seconds",
+            "Time to handle one command, by surface.",
+            ["surface"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+        self.delivery_failures = Counter(
+            "pilotbot_delivery_failures",
+            "Outbound messages that failed to deliver (each failed attempt), by platform.",
+            ["platform"],
+            registry=self.registry,
+        )
+        self.registry.register(DatabaseCollector(core))
+
+    def observe_command(self, surface: str, command: str, outcome: str, seconds: float) -> None:
+        """A `bot.router.Observer`: told of every command any surface handles."""
+        self.commands.labels(surface, outcome).inc()
+        self.latency.labels(surface).observe(max(0.0, seconds))
+
+    def delivery_failed(self, platform: str) -> None:
+        """Hook for notifiers: call once per failed send attempt."""
+        self.delivery_failures.labels(platform).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class DatabaseCollector(Collector):
+    """Counts that live in the database, computed at scrape time."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def describe(self) -> list[Any]:
+        return []  # families are produced at scrape time only (no DB work on registration)
+
+    def collect(self) -> Iterator[Any]:
+        try:
+            yield from self._collect()
+        except Exception:
+            log.exception("metrics: database scrape failed")
+
+    def _collect(self) -> Iterator[Any]:
+        services = self.core.services
+        now = services.clock.now()
+        checkins = CounterMetricFamily("pilotbot_checkins", "Weekly check-ins by event.", labels=["event"])
+        sent, answered, missed = _checkin_counts(self.core, now, services.grace)
+        checkins.add_metric(["sent"], sent)
+        checkins.add_metric(["answered"], answered)
+        checkins.add_metric(["missed"], missed)
+        yield checkins
+        esc = CounterMetricFamily("pilotbot_escalations_sent", "Escalations sent, by kind.", labels=["kind"])
+        pending = GaugeMetricFamily(
+            "pilotbot_deliveries_pending_retry", "Check-ins and escalations whose last send failed and wait for retry."
+        )
+        with session_scope(self.core.engine) as s:
+            col: Any = Escalation.sent_at
+            kind_col: Any = Escalation.kind
+            rows = s.execute(sa.select(kind_col, sa.func.count()).where(col.is_not(None)).group_by(kind_col)).all()
+            for kind, n in rows:
+                esc.add_metric([kind], n)
+            err_e: Any = Escalation.last_error
+            err_c: Any = CheckIn.last_error
+            n_e = s.execute(sa.select(sa.func.count()).where(col.is_(None), err_e.is_not(None))).scalar() or 0
+            ci_sent: Any = CheckIn.sent_at
+            n_c = s.execute(sa.select(sa.func.count()).where(ci_sent.is_(None), err_c.is_not(None))).scalar() or 0
+        yield esc
+        pending.add_metric([], n_e + n_c)
+        yield pending
+        gauge = GaugeMetricFamily("pilotbot_pilots", "Pilots by gap and state.", labels=["gap", "state"])
+        counts = {(g.value, st.value): 0 for g in Gap for st in GapState}
+        entries = services.portfolio()
+        for e in entries:
+            for r in e.gaps.results:
+                counts[(r.gap.value, r.state.value)] += 1
+        for (g, st), n in counts.items():
+            gauge.add_metric([g, st], n)
+        yield gauge
+        ready = GaugeMetricFamily("pilotbot_pilots_ready", "Pilots ready to ship (all four gaps closed).")
+        ready.add_metric([], sum(1 for e in entries if e.gaps.ready))
+        yield ready
+
+
+def _checkin_counts(core: Core, now: datetime, grace: timedelta) -> tuple[int, int, int]:
+    from bot.gaps import CheckInFacts
+
+    with session_scope(core.engine) as s:
+        sent_col: Any = CheckIn.sent_at
+        sent = s.execute(sa.select(sa.func.count()).where(sent_col.is_not(None))).scalar() or 0
+        due: Any = CheckIn.due_at
+        answered_col: Any = CheckIn.answered_at
+        rows = s.execute(sa.select(due, answered_col).where(due <= now)).all()
+    answered = sum(1 for _, a in rows if a is not None)
+    missed = sum(1 for d, a in rows if is_missed(CheckInFacts(d, a), now, grace))
+    return int(sent), answered, missed
+
+
+METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+TOKENS_KEY: web.AppKey[TokenService] = web.AppKey("metrics_tokens", TokenService)
+
+
+def is_loopback(remote: str | None) -> bool:
+    if not remote:
+        return False
+    try:
+        return ipaddress.ip_address(remote.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def metrics_allowed(remote: str | None, authorization: str | None, tokens: TokenService) -> bool:
+    """Loopback clients, or a valid (unrevoked) API token of any scope."""
+    if is_loopback(remote):
+        return True
+    return tokens.verify(bearer(authorization)) is not None
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    tokens = request.app[TOKENS_KEY]
+    allowed = await asyncio.to_thread(metrics_allowed, request.remote, request.headers.get("Authorization"), tokens)
+    if not allowed:
+        return web.json_response(
+            {"error": "/metrics is served on loopback or with an API token (Authorization: Bearer <token>)."},
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    body = await asyncio.to_thread(request.app[METRICS_KEY].exposition)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def get_metrics(app: web.Application) -> Metrics | None:
+    return app.get(METRICS_KEY)
+
+
+def mount(app: web.Application, core: Core) -> Metrics:
+    """Adds /metrics and observes `core.router`, so every surface's commands are counted."""
+    metrics = Metrics(core)
+    app[METRICS_KEY] = metrics
+    app[TOKENS_KEY] = TokenService(core.engine, core.clock)
+    core.router.observers.append(metrics.observe_command)
+    app.router.add_get("/metrics", metrics_handler)
+    return metrics

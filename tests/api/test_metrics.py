@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prometheus_client.parser import text_string_to_metric_families
+from sqlmodel import select
+
+from adapters.metrics import get_metrics, is_loopback, metrics_allowed
+from bot.clock import FixedClock
+from storage.db import session_scope
+from storage.models import CheckIn, Escalation
+from tests.api.conftest import ANA, Api
+
+LEGAL = "/api/v1/pilots/legal-intake"
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+async def test_metrics_expose_counters_after_traffic(api: Api, clock: FixedClock) -> None:
+    h = api.auth(api.admin)
+    assert (await api.client.get(LEGAL, headers=h)).status == 200
+    assert (await api.client.post(LEGAL + "/evals", headers=h, json={"score": 90, "cases": 150})).status == 201
+    assert (await api.client.get(LEGAL)).status == 401
+    # A chat command goes through the metered router that /metrics installed.
+    assert api.core.router.handle("status", ANA).ok
+    assert not api.core.router.handle("frobnicate", ANA).ok
+    now = clock.now()
+    with session_scope(api.core.engine) as s:
+        s.add(CheckIn(pilot_id=1, period="2020-W01", due_at=now - timedelta(days=14), sent_at=now - timedelta(days=14)))
+        s.add(
+            CheckIn(
+                pilot_id=1,
+                period="2020-W02",
+                due_at=now - timedelta(days=7),
+                sent_at=now - timedelta(days=7),
+                answered_at=now - timedelta(days=6),
+            )
+        )
+        esc = s.exec(select(Escalation)).one()
+        esc.sent_at = now
+        s.add(esc)
+        s.commit()
+    metrics = get_metrics(api.client.app)
+    assert metrics is not None
+    metrics.delivery_failed("slack")
+
+    r = await api.client.get("/metrics")  # the test client connects from loopback
+    assert r.status == 200 and r.content_type == "text/plain"
+    got = samples(await r.text())
+    assert got[("pilotbot_commands_total", (("outcome", "ok"), ("surface", "api")))] == 2
+    assert got[("pilotbot_commands_total", (("outcome", "refused"), ("surface", "api")))] == 1
+    assert got[("pilotbot_commands_total", (("outcome", "ok"), ("surface", "console")))] == 1
+    assert got[("pilotbot_commands_total", (("outcome", "refused"), ("surface", "console")))] == 1
+    assert got[("pilotbot_command_seconds_count", (("surface", "api"),))] == 3
+    assert got[("pilotbot_checkins_total", (("event", "sent"),))] == 2
+    assert got[("pilotbot_checkins_total", (("event", "answered"),))] == 1
+    assert got[("pilotbot_checkins_total", (("event", "missed"),))] == 1
+    assert got[("pilotbot_escalations_sent_total", (("kind", "eval_below_bar"),))] == 1
+    assert got[("pilotbot_delivery_failures_total", (("platform", "slack"),))] == 1
+    assert got[("pilotbot_pilots", (("gap", "quality"), ("state", "open")))] == 2
+    assert got[("pilotbot_pilots", (("gap", "owner"), ("state", "closed")))] == 2
+    assert got[("pilotbot_pilots_ready", ())] == 0
+
+
+def test_metrics_access_rule(api: Api) -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("127.8.9.10")
+    assert not is_loopback("10.0.0.5") and not is_loopback(None) and not is_loopback("garbage")
+    assert metrics_allowed("127.0.0.1", None, api.tokens)
+    assert not metrics_allowed("203.0.113.9", None, api.tokens)
+    assert not metrics_allowed("203.0.113.9", "Bearer wrong", api.tokens)
+    assert metrics_allowed("203.0.113.9", f"Bearer {api.legal}", api.tokens)
+    api.tokens.revoke("ci-legal")
+    assert not metrics_allowed("203.0.113.9", f"Bearer {api.legal}", api.tokens)
+
+
+async def test_remote_client_without_token_is_refused(api: Api) -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from adapters.metrics import metrics_handler
+
+    req = make_mocked_request("GET", "/metrics", app=api.client.app)
+    # make_mocked_request has no peer: request.remote is None, i.e. not loopback.
+    assert req.remote is None
+    resp = await metrics_handler(req)
+    assert resp.status == 401
+    req = make_mocked_request("GET", "/metrics", app=api.client.app, headers=api.auth(api.admin))
+    assert (await metrics_handler(req)).status == 200
+
+
+def test_each_app_has_its_own_registry(api: Api) -> None:
+    from adapters.server import build_web_app
+
+    other = build_web_app(api.core)
+    a, b = get_metrics(api.client.app), get_metrics(other)
+    assert a is not None and b is not None and a.registry is not b.registry
