@@ -16,13 +16,13 @@ from bot.replies import Reply, Series
 CHART_FILENAME = "history.png"
 
 
-def render_history_png(series: Sequence[Series], title: str | None = None) -> bytes:
+def render_history_png(series: Sequence[Series], title: str | None = None, dpi: int = 100) -> bytes:
     """One small panel per series: values oldest -> newest, the bar/baseline as a dashed line."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     panels = list(series) or [Series("no data", ())]
-    fig = Figure(figsize=(7, 2.2 * len(panels) + (0.4 if title else 0)), dpi=100)
+    fig = Figure(figsize=(7, 2.2 * len(panels) + (0.4 if title else 0)), dpi=dpi)
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(panels), 1, squeeze=False)
     for ax, s in zip((row[0] for row in axes), panels, strict=True):
@@ -51,8 +51,8 @@ def render_history_png(series: Sequence[Series], title: str | None = None) -> by
     return buf.getvalue()
 
 
-def attach_chart(reply: Reply) -> bytes | None:
+def attach_chart(reply: Reply, dpi: int = 100) -> bytes | None:
     """The PNG for a reply that carries series (the `history` reply), else None."""
     if not reply.series:
         return None
-    return render_history_png(reply.series, title=reply.text.replace("`", "") or None)
+    return render_history_png(reply.series, title=reply.text.replace("`", "") or None, dpi=dpi)

@@ -24,7 +24,8 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 from adapters.teams import inbound
 from adapters.teams.auth import BotAuthConfig, auth_config, teams_mode
 from adapters.teams.notifier import TeamsNotifier
-from adapters.teams.render import card_activity, render_form_errors, reply_activity
+from adapters.teams.render import card_activity, render_form_errors, reply_activity, with_image
+from bot.charts import CHART_FILENAME, attach_chart
 from bot.conversations import ConversationRefs
 from bot.core import Core
 from bot.errors import UserError
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 ROUTE = "/api/messages"
 TEAMS_NOTIFIER: web.AppKey[TeamsNotifier] = web.AppKey("teams_notifier", TeamsNotifier)
+# Inline images travel inside the activity; a lower resolution keeps a chart well under Teams' message size.
+TEAMS_CHART_DPI = 60
 FAILED = "Something went wrong on our side; nothing was changed. Please try again."
 
 
@@ -69,7 +72,12 @@ class PilotTeamsBot(ActivityHandler):
         resolved = await self.resolve_mentions(turn_context)
         text, names = inbound.command_text(activity, resolved)
         reply = await asyncio.to_thread(self.core.router.handle, text, actor, names.get)
-        await turn_context.send_activity(reply_activity(reply))
+        activity = reply_activity(reply)
+        if reply.series:
+            png = await asyncio.to_thread(attach_chart, reply, TEAMS_CHART_DPI)
+            if png is not None:
+                activity = with_image(activity, png, CHART_FILENAME)
+        await turn_context.send_activity(activity)
 
     async def on_submit(self, context: TurnContext, value: dict[str, Any]) -> None:
         actor = inbound.actor_of(context.activity)

@@ -6,6 +6,7 @@ Teams limits: a card payload of about 28 KB; we cap long lists and lines to stay
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from botbuilder.schema import Activity, ActivityTypes, Attachment
@@ -193,6 +194,16 @@ def render_form_errors(form: CheckinForm, values: dict[str, object], errors: dic
 
 def reply_activity(reply: Reply, form_values: dict[str, object] | None = None) -> Activity:
     return card_activity(render_card(reply, form_values), reply.text or render_text(reply))
+
+
+def with_image(activity: Activity, png: bytes, name: str) -> Activity:
+    """Adds a PNG as an inline image attachment (a data URI: Teams shows it under the card)."""
+    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    activity.attachments = [
+        *(activity.attachments or []),
+        Attachment(content_type="image/png", content_url=uri, name=name),
+    ]
+    return activity
 
 
 def card_activity(card_json: dict[str, Any], summary: str) -> Activity:

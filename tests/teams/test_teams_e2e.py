@@ -304,3 +304,19 @@ async def test_connector_refusing_the_reply_is_one_log_line(
     assert len(connector.sent()) == 1  # no retry loop, no second "something went wrong" message
     assert "teams: could not send to" in caplog.text
     assert "Traceback" not in caplog.text
+
+
+async def test_history_reply_carries_the_chart(client: TestClient, connector: FakeConnector, core: Core) -> None:
+    await _pilot_owned_by_dana(core)
+    for text in ("threshold support-drafts 90", "eval support-drafts 91 cases 120", "eval support-drafts 94 cases 120"):
+        assert core.router.handle(text, DANA_ACTOR).ok, text
+    assert await post(client, p.personal(connector.url, "history support-drafts")) in (200, 201)
+    [call] = connector.sent()
+    kinds = [a["contentType"] for a in call.body["attachments"]]
+    assert kinds == ["application/vnd.microsoft.card.adaptive", "image/png"]
+    import base64
+
+    uri = call.body["attachments"][1]["contentUrl"]
+    png = base64.b64decode(uri.removeprefix("data:image/png;base64,"))
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(uri) < 100_000  # stays far below the Bot Framework message limits
