@@ -16,12 +16,13 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.client import ResponseUrls, make_slack_client
 from adapters.slack.inbound import SHARE_TIP, NameCache, actor_from_command, actor_from_user, is_help, split_share
 from adapters.slack.manifest import COMMAND, EVENTS_PATH
-from adapters.slack.notifier import SlackNotifier, make_slack_client
+from adapters.slack.notifier import SlackNotifier
 from adapters.slack.render import (
     ActionId,
     checkin_modal,
@@ -49,9 +50,10 @@ INTERNAL_ERROR = "Something went wrong on our side; nothing was changed. Please 
 class SlackSurface:
     """The pieces the listeners share: the core, the Web API client, the name cache."""
 
-    def __init__(self, core: Core, client: AsyncWebClient) -> None:
+    def __init__(self, core: Core, client: AsyncWebClient, responses: ResponseUrls) -> None:
         self.core = core
         self.client = client
+        self.responses = responses
         self.names = NameCache(client)
         self.notifier = SlackNotifier(client)
         self.checkin = CheckinServices(core.services)
@@ -60,16 +62,21 @@ class SlackSurface:
         names = await self.names.resolve_mentions(text)
         return await asyncio.to_thread(self.core.router.handle, text, actor, names.get)
 
-    async def tell(self, body: dict[str, Any], respond: AsyncRespond, reply: Reply) -> None:
+    async def tell(self, body: dict[str, Any], reply: Reply) -> None:
         """Answer an interaction privately: via response_url when there is one, else by DM."""
         if body.get("response_url"):
-            await respond(response_type="ephemeral", replace_original=False, **message(reply))
+            await self.responses.send(
+                body["response_url"], response_type="ephemeral", replace_original=False, **message(reply)
+            )
         else:
             await self.notifier.post(await self.notifier.dm_channel(body["user"]["id"]), reply)
 
 
-def build_slack_app(core: Core, client: AsyncWebClient) -> AsyncApp:
-    """The Bolt app with every listener; `client` is the one Web API client (tests pass a fake URL)."""
+def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls | None = None) -> AsyncApp:
+    """The Bolt app with every listener; `client` is the one Web API client (tests pass a fake URL).
+
+    `responses` owns the aiohttp session for response_url posts: close it when the server stops.
+    """
     secret = core.settings.slack_signing_secret
     app = AsyncApp(
         name="pilotbot",
@@ -77,10 +84,10 @@ def build_slack_app(core: Core, client: AsyncWebClient) -> AsyncApp:
         signing_secret=secret.get_secret_value() if secret else None,
         logger=logging.getLogger("slack_bolt"),
     )
-    surface = SlackSurface(core, client)
+    surface = SlackSurface(core, client, responses or ResponseUrls())
 
     @app.command(COMMAND)
-    async def pilot_command(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def pilot_command(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         text, share = split_share(body.get("text") or "")
         reply = await surface.run(text, actor_from_command(body))
@@ -88,23 +95,23 @@ def build_slack_app(core: Core, client: AsyncWebClient) -> AsyncApp:
             reply = dataclasses.replace(reply, lines=(*reply.lines, SHARE_TIP))
         # Ephemeral unless asked to share; a refused command is never broadcast.
         response_type = "in_channel" if share and reply.ok else "ephemeral"
-        await respond(response_type=response_type, **message(reply))
+        await surface.responses.send(body["response_url"], response_type=response_type, **message(reply))
 
     @app.action(re.compile(rf"^{ActionId.run_command.value}:"))
-    async def command_button(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def command_button(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         command = str(body["actions"][0].get("value") or "")
         reply = await surface.run(command, actor_from_user(body["user"]))
-        await surface.tell(body, respond, reply)
+        await surface.tell(body, reply)
 
     @app.action(ActionId.checkin_open.value)
-    async def checkin_open(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def checkin_open(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         slug = str(body["actions"][0].get("value") or "")
         try:
             form = await asyncio.to_thread(surface.checkin.form, slug)
         except UserError as e:
-            await surface.tell(body, respond, error_reply(e.sentence))
+            await surface.tell(body, error_reply(e.sentence))
             return
         container = body.get("container") or {}
         meta = {"slug": slug}
@@ -163,9 +170,15 @@ def events_handler(bolt: AsyncApp) -> Any:
 def mount_slack(app: web.Application, core: Core) -> None:
     """HTTP mode: POST /slack/events. With SLACK_APP_TOKEN: Socket Mode, started in the running loop."""
     client = make_slack_client(core.settings)
-    bolt = build_slack_app(core, client)
+    responses = ResponseUrls()
+    bolt = build_slack_app(core, client, responses)
+
+    async def close_responses(_: web.Application) -> None:
+        await responses.close()
+
+    app.on_cleanup.append(close_responses)
     app_token = core.settings.slack_app_token
-    if app_token is None:
+    if not app_token:  # unset or empty (`SLACK_APP_TOKEN=` in .env): HTTP mode
         app.router.add_post(EVENTS_PATH, events_handler(bolt))
         log.info("Slack: listening on %s", EVENTS_PATH)
         return
