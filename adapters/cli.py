@@ -15,7 +15,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
-manifest_app = typer.Typer(no_args_is_help=True, help="App manifests and packages for the chat platforms.")
+manifest_app = typer.Typer(
+    no_args_is_help=True, help="App manifests (Slack) and app packages (Teams) for the chat platforms."
+)
 app.add_typer(manifest_app, name="manifest")
 
 token_app = typer.Typer(no_args_is_help=True, help="API bearer tokens for CI and dashboards.")
@@ -77,6 +79,22 @@ def db_upgrade() -> None:
     upgrade(engine)
     after = current_revision(engine)
     typer.echo(f"Database at {after}" + (f" (was {before or 'empty'})." if before != after else " (already current)."))
+
+
+@manifest_app.command("slack")
+def manifest_slack(
+    url: Annotated[str, typer.Option(help="Public base URL of `pilotbot serve`, e.g. https://pilotbot.example.com")],
+    socket_mode: Annotated[bool, typer.Option("--socket-mode", help="Socket Mode: no request URLs.")] = False,
+) -> None:
+    """The Slack app manifest (JSON) for "Create app from manifest"."""
+    import json
+
+    from adapters.slack.manifest import build_manifest
+
+    if not url.startswith(("https://", "http://")):
+        typer.echo("The URL must start with https:// (Slack only calls public HTTPS URLs).", err=True)
+        raise typer.Exit(2)
+    typer.echo(json.dumps(build_manifest(url, socket_mode=socket_mode), indent=2, ensure_ascii=False))
 
 
 @app.command()

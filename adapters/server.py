@@ -11,6 +11,7 @@ from aiohttp import web
 
 import adapters.api
 import adapters.metrics
+import adapters.slack
 import adapters.teams
 from bot.core import Core
 
@@ -35,7 +36,7 @@ def build_web_app(core: Core) -> web.Application:
 def mount_surfaces(app: web.Application, core: Core) -> None:
     # Each surface mounts itself only when its settings are present (SPEC §6).
     adapters.metrics.mount(app, core)  # GET /metrics (loopback or token)
-    # Slack: adapters.slack.mount(app, core)   — issue 4
+    adapters.slack.mount(app, core)  # POST /slack/events, or Socket Mode with SLACK_APP_TOKEN
     adapters.teams.mount(app, core)  # POST /api/messages when Teams is configured
     adapters.api.mount(app, core)  # /api/v1 (bearer tokens)
     # Scheduler: adapters.scheduling.mount(app, core) — issue 6
