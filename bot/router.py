@@ -14,7 +14,7 @@ from bot.gaps import fmt_pct
 from bot.ports import Actor
 from bot.replies import Action, Reply, Series, Tone
 from bot.services import Outcome, Services
-from bot.views import done_reply, error_reply, help_reply, portfolio_reply, status_reply
+from bot.views import INTERNAL_ERROR, done_reply, error_reply, help_reply, portfolio_reply, status_reply
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Router:
         except Exception:
             log.exception("command failed: %r by %s", text[:200], actor.ref)
             outcome = "error"
-            reply = error_reply("Something went wrong on our side; nothing was changed. Please try again.")
+            reply = error_reply(INTERNAL_ERROR)
         self._observe(actor.platform, name, outcome, time.perf_counter() - started)
         return reply
 

@@ -30,6 +30,7 @@ from bot.replies import (
 from bot.reports import PilotReport, PortfolioEntry
 
 PORTFOLIO_PAGE = 25
+INTERNAL_ERROR = "Something went wrong on our side; nothing was changed. Please try again."
 CHECKIN_OPEN = "checkin_open"  # action id of "Report this week's numbers"; its value is the slug
 
 

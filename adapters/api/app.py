@@ -23,6 +23,7 @@ from bot.errors import NotFound, UserError
 from bot.evalscore import EvalFileError, format_of, score_text
 from bot.ports import Actor
 from bot.tokens import TokenInfo, TokenService, bearer
+from bot.views import INTERNAL_ERROR
 from storage.models import Source
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
         response = error(e.status, text.get(e.status, e.reason or "Request refused."))
     except Exception:
         log.exception("api: %s %s failed", request.method, request.path)
-        response = error(500, "Something went wrong on our side; nothing was changed. Please try again.")
+        response = error(500, INTERNAL_ERROR)
     metrics = request.config_dict.get(METRICS_KEY)
     if metrics is not None:
         metrics.observe_command("api", request.path, _outcome_label(response.status), time.perf_counter() - start)

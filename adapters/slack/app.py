@@ -37,14 +37,13 @@ from bot.forms import FormErrors
 from bot.home import home_replies
 from bot.ports import Actor
 from bot.replies import Reply
+from bot.router import outcome_reply
 from bot.services import CheckinServices
-from bot.views import CHECKIN_OPEN, done_reply, error_reply
+from bot.views import CHECKIN_OPEN, INTERNAL_ERROR, error_reply
 
 log = logging.getLogger(__name__)
 
 assert ActionId.checkin_open.value == CHECKIN_OPEN  # the core's check-in prompt uses this id
-
-INTERNAL_ERROR = "Something went wrong on our side; nothing was changed. Please try again."
 
 
 class SlackSurface:
@@ -142,7 +141,7 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
             await ack(response_action="errors", errors=modal_errors(view, {"": INTERNAL_ERROR}))
             return
         await ack()  # closes the modal
-        reply = done_reply(out.text, *out.lines)
+        reply = outcome_reply(out)
         channel = meta.get("channel") or await surface.notifier.dm_channel(actor.user_id)
         await surface.notifier.post(channel, reply, thread_ts=meta.get("ts"))
 

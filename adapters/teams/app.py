@@ -32,7 +32,7 @@ from bot.errors import UserError
 from bot.forms import FormErrors
 from bot.router import outcome_reply
 from bot.services import CheckinServices
-from bot.views import error_reply, help_reply
+from bot.views import INTERNAL_ERROR, error_reply, help_reply
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ ROUTE = "/api/messages"
 TEAMS_NOTIFIER: web.AppKey[TeamsNotifier] = web.AppKey("teams_notifier", TeamsNotifier)
 # Inline images travel inside the activity; a lower resolution keeps a chart well under Teams' message size.
 TEAMS_CHART_DPI = 60
-FAILED = "Something went wrong on our side; nothing was changed. Please try again."
+FAILED = INTERNAL_ERROR
 
 
 class PilotTeamsBot(ActivityHandler):
