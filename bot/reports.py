@@ -17,18 +17,26 @@ from bot.gaps import (
     evaluate,
 )
 from storage import repo
-from storage.models import EvalPolicy, EvalRun, PathItem, Pilot
+from storage.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class PolicyFacts:
+    threshold: float
+    min_cases: int
+    drop_alert: float
 
 
 @dataclass(frozen=True)
 class PilotReport:
-    pilot: Pilot
+    # Rows carry the table's column names, so they read like the models (pilot.slug, run.score).
+    pilot: Any
     facts: PilotFacts
     gaps: GapReport
     metrics: tuple[MetricFacts, ...]
-    evals: tuple[EvalRun, ...]  # newest first, at most two
-    policy: EvalPolicy | None
-    path: tuple[PathItem, ...]
+    evals: tuple[Any, ...]  # newest first, at most two
+    policy: PolicyFacts | None
+    path: tuple[Any, ...]
 
 
 def _eval_facts(run: Any) -> EvalFacts | None:
@@ -42,39 +50,26 @@ def _checkin_facts(rows: list[Any]) -> tuple[CheckInFacts, ...]:
     return tuple(CheckInFacts(c.due_at, c.answered_at) for c in rows)
 
 
-def pilot_report(session: Session, pilot: Pilot, now: datetime, grace: timedelta) -> PilotReport:
-    """One pilot's full report in a fixed number of statements, whatever its history length."""
-    assert pilot.id is not None
-    metric_rows = repo.metrics_with_latest(session, pilot.id)
+def report_from(snap: Snapshot, now: datetime, grace: timedelta) -> PilotReport:
+    """One pilot's full report from its snapshot (five statements, whatever its history length)."""
+    p = snap.pilot
     metrics = tuple(
-        MetricFacts(
-            m.key,
-            m.unit,
-            m.direction,
-            m.baseline,
-            m.baseline_at,
-            latest.value if latest else None,
-            latest.measured_at if latest else None,
-        )
-        for m, latest in metric_rows
+        MetricFacts(m.key, m.unit, m.direction, m.baseline, m.baseline_at, m.latest, m.latest_at) for m in snap.metrics
     )
-    policy = repo.policy(session, pilot.id)
-    evals = tuple(repo.latest_evals(session, pilot.id, 2))
-    path = tuple(repo.path_items(session, pilot.id))
-    checkins = repo.recent_due_checkins(session, pilot.id, now, 3)
+    policy = PolicyFacts(p.threshold, p.min_cases, p.drop_alert) if p.threshold is not None else None
     facts = PilotFacts(
-        slug=pilot.slug,
-        name=pilot.name,
-        go_live=pilot.go_live,
-        has_owner=pilot.owner_id is not None,
+        slug=p.slug,
+        name=p.name,
+        go_live=p.go_live,
+        has_owner=p.owner_id is not None,
         baseline_dates=tuple(m.baseline_at for m in metrics),
         threshold=policy.threshold if policy else None,
         min_cases=policy.min_cases if policy else 100,
-        latest_eval=_eval_facts(evals[0] if evals else None),
-        path_states={p.item: p.state for p in path},
-        due_checkins=_checkin_facts(checkins),
+        latest_eval=_eval_facts(snap.evals[0] if snap.evals else None),
+        path_states={i.item: i.state for i in snap.path},
+        due_checkins=_checkin_facts(snap.checkins),
     )
-    return PilotReport(pilot, facts, evaluate(facts, now, grace), metrics, evals, policy, path)
+    return PilotReport(p, facts, evaluate(facts, now, grace), metrics, tuple(snap.evals), policy, tuple(snap.path))
 
 
 @dataclass(frozen=True)

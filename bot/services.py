@@ -21,7 +21,7 @@ from bot.escalations import eval_alerts
 from bot.forms import CheckinForm, build_checkin_form, parse_checkin_answer
 from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Actor
-from bot.reports import PilotReport, PortfolioEntry, pilot_report, portfolio
+from bot.reports import PilotReport, PortfolioEntry, portfolio, report_from
 from storage import repo
 from storage.db import session_scope
 from storage.models import (
@@ -36,6 +36,7 @@ from storage.models import (
     Pilot,
     Source,
 )
+from storage.snapshot import load as load_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,14 @@ class Services:
     # ---- reads ----
 
     def pilot_report(self, slug: str) -> PilotReport:
-        with session_scope(self.engine) as s:
-            pilot = self._pilot(s, slug, "status")
-            return pilot_report(s, pilot, self.clock.now(), self.grace)
+        now = self.clock.now()
+        with self.engine.connect() as conn:
+            snap = load_snapshot(conn, slug, now)
+        if snap is None:
+            with session_scope(self.engine) as s:
+                self._pilot(s, slug, "status")  # raises NotFound with "did you mean"
+        assert snap is not None
+        return report_from(snap, now, self.grace)
 
     def portfolio(self) -> list[PortfolioEntry]:
         with session_scope(self.engine) as s:

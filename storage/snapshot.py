@@ -1,0 +1,89 @@
+"""One pilot's records for its gap report, read with prebuilt Core statements.
+
+`status <slug>` is the hottest path of every surface. The ORM spends most of a call building
+queries and identity-mapping objects; these statements are built once at import, return plain
+rows (attribute access by column name, like the models), and are five whatever the history length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+from sqlmodel import SQLModel
+
+import storage.models  # noqa: F401  (registers the tables)
+
+_t = SQLModel.metadata.tables
+pilot_t, metric_t, measurement_t = _t["pilot"], _t["metric"], _t["measurement"]
+policy_t, eval_t, path_t, checkin_t = _t["eval_policy"], _t["eval_run"], _t["path_item"], _t["check_in"]
+
+_pilot_q = (
+    sa.select(pilot_t, policy_t.c.threshold, policy_t.c.min_cases, policy_t.c.drop_alert)
+    .select_from(pilot_t.outerjoin(policy_t, policy_t.c.pilot_id == pilot_t.c.id))
+    .where(pilot_t.c.slug == sa.bindparam("slug"))
+)
+
+_m = measurement_t.alias("m")
+_latest_measurement = (
+    sa.select(_m.c.id)
+    .where(_m.c.metric_id == metric_t.c.id)
+    .order_by(_m.c.measured_at.desc(), _m.c.id.desc())
+    .limit(1)
+    .correlate(metric_t)
+    .scalar_subquery()
+)
+_metrics_q = (
+    sa.select(
+        metric_t.c.id,
+        metric_t.c.key,
+        metric_t.c.unit,
+        metric_t.c.direction,
+        metric_t.c.baseline,
+        metric_t.c.baseline_at,
+        measurement_t.c.value.label("latest"),
+        measurement_t.c.measured_at.label("latest_at"),
+    )
+    .select_from(metric_t.outerjoin(measurement_t, measurement_t.c.id == _latest_measurement))
+    .where(metric_t.c.pilot_id == sa.bindparam("pid"))
+    .order_by(metric_t.c.key)
+)
+_evals_q = (
+    sa.select(eval_t)
+    .where(eval_t.c.pilot_id == sa.bindparam("pid"))
+    .order_by(eval_t.c.run_at.desc(), eval_t.c.id.desc())
+    .limit(2)
+)
+_path_q = sa.select(path_t).where(path_t.c.pilot_id == sa.bindparam("pid"))
+_checkins_q = (
+    sa.select(checkin_t.c.due_at, checkin_t.c.answered_at)
+    .where(checkin_t.c.pilot_id == sa.bindparam("pid"), checkin_t.c.due_at <= sa.bindparam("now"))
+    .order_by(checkin_t.c.due_at.desc())
+    .limit(3)
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    pilot: Row[Any]  # every pilot column, plus threshold/min_cases/drop_alert (None without a policy)
+    metrics: list[Row[Any]]
+    evals: list[Row[Any]]  # newest first, at most two
+    path: list[Row[Any]]
+    checkins: list[Row[Any]]  # due at or before now, newest first, at most three
+
+
+def load(conn: Connection, slug: str, now: datetime) -> Snapshot | None:
+    pilot = conn.execute(_pilot_q, {"slug": slug}).first()
+    if pilot is None:
+        return None
+    pid = {"pid": pilot.id}
+    return Snapshot(
+        pilot=pilot,
+        metrics=list(conn.execute(_metrics_q, pid)),
+        evals=list(conn.execute(_evals_q, pid)),
+        path=list(conn.execute(_path_q, pid)),
+        checkins=list(conn.execute(_checkins_q, {**pid, "now": now})),
+    )
