@@ -46,6 +46,17 @@ log = logging.getLogger(__name__)
 assert ActionId.checkin_open.value == CHECKIN_OPEN  # the core's check-in prompt uses this id
 
 
+# How long a slash command may run before the ack goes out without its answer.
+ACK_BUDGET = 1.5
+
+
+def finish(reply: Reply, text: str, share: bool) -> tuple[Reply, str]:
+    """The reply as posted, and whether it goes to the channel: only when shared and accepted."""
+    if is_help(text):
+        reply = dataclasses.replace(reply, lines=(*reply.lines, SHARE_TIP))
+    return reply, "in_channel" if share and reply.ok else "ephemeral"
+
+
 class SlackSurface:
     """The pieces the listeners share: the core, the Web API client, the name cache."""
 
@@ -87,13 +98,19 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
 
     @app.command(COMMAND)
     async def pilot_command(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
         text, share = split_share(body.get("text") or "")
-        reply = await surface.run(text, actor_from_command(body))
-        if is_help(text):
-            reply = dataclasses.replace(reply, lines=(*reply.lines, SHARE_TIP))
-        # Ephemeral unless asked to share; a refused command is never broadcast.
-        response_type = "in_channel" if share and reply.ok else "ephemeral"
+        work = asyncio.ensure_future(surface.run(text, actor_from_command(body)))
+        if not surface.names.needs_lookup(text):
+            # Most commands take milliseconds: answer in the ack itself (one round trip, no
+            # response_url post). A slow one is acked empty within ACK_BUDGET, well inside
+            # Slack's 3 seconds, and answered through the response_url when it finishes.
+            done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET)
+            if work in done:
+                reply, response_type = finish(work.result(), text, share)
+                await ack(response_type=response_type, **message(reply))
+                return
+        await ack()  # a users.info lookup (Web API) or a slow command: ack first
+        reply, response_type = finish(await work, text, share)
         if body.get("response_url"):
             await surface.responses.send(body["response_url"], response_type=response_type, **message(reply))
         else:  # not sent by Slack for slash commands, but never lose the answer

@@ -77,6 +77,10 @@ class NameCache:
                 self._names.popitem(last=False)
         return name
 
+    def needs_lookup(self, text: str) -> bool:
+        """Whether resolving the text's mentions would call the Web API."""
+        return any(user_id not in self._names for user_id in _BARE_MENTION.findall(text))
+
     async def resolve_mentions(self, text: str) -> dict[str, str]:
         out: dict[str, str] = {}
         for user_id in dict.fromkeys(_BARE_MENTION.findall(text)):
