@@ -236,3 +236,17 @@ async def test_app_home_publish_is_retried_after_429(slack: Slack) -> None:
     await slack.event({"type": "app_home_opened", "user": "U1", "channel": "DU1", "tab": "home"})
     calls = await slack.fake.wait_for("views.publish", 2)
     assert len(calls) == 2
+
+
+async def test_a_slow_command_is_acked_empty_then_answered_via_response_url(
+    slack: Slack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import adapters.slack.app as slack_app
+
+    seed(slack.core)
+    monkeypatch.setattr(slack_app, "ACK_BUDGET", 0.0)  # nothing finishes within the ack budget
+    resp = await slack.command("status support-drafts share")
+    assert resp.status == 200 and (await resp.text()) == ""
+    answer = await slack.answer(1)
+    assert answer["response_type"] == "in_channel"
+    assert "Support reply drafts" in answer["text"]
