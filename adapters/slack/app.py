@@ -14,9 +14,11 @@ import logging
 import re
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.client import ResponseUrls, make_slack_client
@@ -31,6 +33,7 @@ from adapters.slack.render import (
     modal_errors,
     modal_values,
 )
+from bot.charts import CHART_FILENAME, attach_chart
 from bot.core import Core
 from bot.errors import UserError
 from bot.forms import FormErrors
@@ -72,6 +75,18 @@ class SlackSurface:
         names = await self.names.resolve_mentions(text)
         return await asyncio.to_thread(self.core.router.handle, text, actor, names.get)
 
+    async def send_chart(self, reply: Reply, channel: str) -> None:
+        """A `history` reply's PNG chart, uploaded after its text answer (the sparkline is the fallback)."""
+        png = await asyncio.to_thread(attach_chart, reply)
+        if png is None:
+            return
+        try:
+            await self.client.files_upload_v2(
+                channel=channel, content=png, filename=CHART_FILENAME, title=reply.text.replace("`", "")[:200]
+            )
+        except (SlackApiError, SlackRequestError, aiohttp.ClientError) as e:
+            log.warning("slack: chart upload to %s failed: %s", channel, str(e)[:300])
+
     async def tell(self, body: dict[str, Any], reply: Reply) -> None:
         """Answer an interaction privately: via response_url when there is one, else by DM."""
         if body.get("response_url"):
@@ -98,6 +113,12 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
 
     @app.command(COMMAND)
     async def pilot_command(ack: AsyncAck, body: dict[str, Any]) -> None:
+        async def chart(reply: Reply, response_type: str) -> None:
+            if reply.series:
+                # Files cannot be ephemeral: a private answer gets its chart in the user's DM.
+                shared = response_type == "in_channel" and body.get("channel_id")
+                await surface.send_chart(reply, shared or await surface.notifier.dm_channel(body["user_id"]))
+
         text, share = split_share(body.get("text") or "")
         work = asyncio.ensure_future(surface.run(text, actor_from_command(body)))
         if not surface.names.needs_lookup(text):
@@ -108,6 +129,7 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
             if work in done:
                 reply, response_type = finish(work.result(), text, share)
                 await ack(response_type=response_type, **message(reply))
+                await chart(reply, response_type)
                 return
         await ack()  # a users.info lookup (Web API) or a slow command: ack first
         reply, response_type = finish(await work, text, share)
@@ -115,6 +137,7 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
             await surface.responses.send(body["response_url"], response_type=response_type, **message(reply))
         else:  # not sent by Slack for slash commands, but never lose the answer
             await surface.notifier.post(await surface.notifier.dm_channel(body["user_id"]), reply)
+        await chart(reply, response_type)
 
     @app.action(re.compile(rf"^{ActionId.run_command.value}:"))
     async def command_button(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -122,6 +145,8 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
         command = str(body["actions"][0].get("value") or "")
         reply = await surface.run(command, actor_from_user(body["user"]))
         await surface.tell(body, reply)
+        if reply.series:
+            await surface.send_chart(reply, await surface.notifier.dm_channel(body["user"]["id"]))
 
     @app.action(ActionId.checkin_open.value)
     async def checkin_open(ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -250,3 +250,40 @@ async def test_a_slow_command_is_acked_empty_then_answered_via_response_url(
     answer = await slack.answer(1)
     assert answer["response_type"] == "in_channel"
     assert "Support reply drafts" in answer["text"]
+
+
+async def test_history_uploads_the_chart_with_files_upload_v2(slack: Slack) -> None:
+    seed(slack.core)
+    for text in ("eval support-drafts 96 cases 120", "eval support-drafts 97 cases 120"):
+        assert slack.core.router.handle(text, DANA).ok
+    answer = await slack.ask("history support-drafts")
+    assert "eval score" in answer["text"]  # the sparkline answer comes first
+    [complete] = await slack.fake.wait_for("files.completeUploadExternal")
+    [step1] = slack.fake.of("files.getUploadURLExternal")
+    [upload] = slack.fake.of("upload")
+    assert step1.params["filename"] == "history.png"
+    assert upload.params["data"].startswith(b"\x89PNG\r\n\x1a\n")
+    assert int(step1.params["length"]) == len(upload.params["data"])
+    assert complete.params["channel_id"] == "DU1"  # a private answer: the chart goes to the DM
+    assert complete.params["files"][0]["id"] == upload.params["file_id"]
+
+
+async def test_shared_history_uploads_the_chart_to_the_channel(slack: Slack) -> None:
+    seed(slack.core)
+    assert slack.core.router.handle("eval support-drafts 96 cases 120", DANA).ok
+    await slack.ask("history support-drafts share")
+    [complete] = await slack.fake.wait_for("files.completeUploadExternal")
+    assert complete.params["channel_id"] == "C1"
+
+
+async def test_a_failed_chart_upload_is_logged_not_raised(slack: Slack, caplog: pytest.LogCaptureFixture) -> None:
+    seed(slack.core)
+    slack.fake.fail("files.getUploadURLExternal", status=500, retry_after=None, times=5)
+    answer = await slack.ask("history support-drafts")
+    assert "History of `support-drafts`" in answer["text"]
+    await slack.fake.wait_for("files.getUploadURLExternal", 3)
+    for _ in range(50):
+        if "chart upload" in caplog.text:
+            break
+        await asyncio.sleep(0.05)
+    assert "chart upload to DU1 failed" in caplog.text
