@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,108 +43,10 @@ SECRET = "bench-signing-secret"
 
 
 def build_portfolio(url: str, pilots: int) -> None:
-    """Reuses bench/portfolio_data.py when this branch has it; otherwise a compact bulk loader."""
-    try:
-        from bench.portfolio_data import build  # type: ignore[import-not-found]
-    except ImportError:
-        build = None
-    if build is not None:
-        build(url, pilots=pilots).dispose()
-        return
-    import sqlalchemy as sa
-    from sqlmodel import SQLModel
+    """The same portfolio as bench/status_scale.py: a year of history for every pilot."""
+    from bench.portfolio_data import build
 
-    import storage.models  # noqa: F401
-    from storage.db import make_engine, upgrade
-
-    rnd = random.Random(7)
-    engine = make_engine(url)
-    upgrade(engine)
-    t = SQLModel.metadata.tables
-    start = datetime(2026, 6, 1, tzinfo=UTC)
-    with engine.begin() as conn:
-        for lo in range(1, pilots + 1, 500):
-            ids = range(lo, min(lo + 500, pilots + 1))
-            conn.execute(
-                sa.insert(t["pilot"]),
-                [
-                    dict(
-                        id=i,
-                        slug=f"pilot-{i:05d}",
-                        name=f"Pilot {i}",
-                        stage="pilot",
-                        go_live=start.date(),
-                        owner_platform="slack",
-                        owner_id=f"U{i:06d}",
-                        owner_name=f"owner{i}",
-                        checkin_weekday=0,
-                        checkin_time="09:00",
-                        checkin_tz="UTC",
-                        created_by="bench",
-                        created_at=start,
-                        updated_at=start,
-                        owner_since=start,
-                    )  # fmt: skip
-                    for i in ids
-                ],
-            )
-            conn.execute(sa.insert(t["eval_policy"]), [dict(pilot_id=i, threshold=90.0, min_cases=100) for i in ids])
-            conn.execute(
-                sa.insert(t["path_item"]),
-                [
-                    dict(pilot_id=i, item=item, state="done" if rnd.random() < 0.7 else "todo", updated_at=start)
-                    for i in ids
-                    for item in ("integration", "monitoring", "rollback")
-                ],
-            )
-            conn.execute(
-                sa.insert(t["metric"]),
-                [
-                    dict(
-                        id=(i - 1) * 2 + k + 1,
-                        pilot_id=i,
-                        key=f"m{k}",
-                        unit="min",
-                        direction="lower",
-                        baseline=10.0 + k,
-                        baseline_at=(start - timedelta(weeks=2)).date(),
-                        created_at=start,
-                    )  # fmt: skip
-                    for i in ids
-                    for k in range(2)
-                ],
-            )
-            conn.execute(
-                sa.insert(t["measurement"]),
-                [
-                    dict(
-                        metric_id=(i - 1) * 2 + k + 1,
-                        value=8 + rnd.random() * 4,
-                        source="command",
-                        measured_at=start + timedelta(weeks=w),
-                        recorded_by="bench",
-                    )  # fmt: skip
-                    for i in ids
-                    for k in range(2)
-                    for w in range(8)
-                ],
-            )
-            conn.execute(
-                sa.insert(t["eval_run"]),
-                [
-                    dict(
-                        pilot_id=i,
-                        score=85 + rnd.random() * 12,
-                        cases=150,
-                        run_at=start + timedelta(weeks=w),
-                        source="api",
-                        recorded_by="bench",
-                    )  # fmt: skip
-                    for i in ids
-                    for w in range(4)
-                ],
-            )
-    engine.dispose()
+    build(url, pilots=pilots).dispose()
 
 
 # ---- servers ---------------------------------------------------------------------------------
