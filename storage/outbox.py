@@ -1,0 +1,144 @@
+"""Claim / mark statements for scheduled messages (check-ins and escalation-outbox rows).
+
+The exactly-once protocol (SPEC §5), used by bot/delivery.py:
+
+1. A row exists once per (pilot, period) or per dedupe key: inserted with ON CONFLICT DO NOTHING,
+   so a second planner (another tick, another replica) simply loses.
+2. Claim: one conditional `UPDATE ... SET claimed_at = now WHERE id IN (...) AND sent_at IS NULL AND
+   (claimed_at IS NULL OR claimed_at < now - lease) ... RETURNING id`. Only ids the UPDATE returns
+   belong to this process; the WHERE is re-checked under the row lock, so two replicas can never
+   both win a row, on SQLite or PostgreSQL.
+3. Send through the Notifier, then mark: `UPDATE ... SET sent_at = now WHERE id = ? AND sent_at IS NULL`.
+
+Why SKIP LOCKED on PostgreSQL (and not an advisory lock for the whole tick): correctness already
+comes from step 2; `SELECT ... FOR UPDATE SKIP LOCKED` only makes replicas pick *different*
+candidates instead of queueing on each other's row locks and then losing the re-check. Both
+replicas therefore send in parallel, and a replica that dies mid-tick blocks nothing (its claims
+expire after the lease), whereas a tick-wide advisory lock would serialise all delivery on one
+process. SQLite has one writer at a time and ignores FOR UPDATE; step 2 alone decides there.
+
+The one window where a duplicate remains possible: the process dies (SIGKILL, power loss) after
+the platform accepted a message and before the `sent_at` UPDATE committed. That window is one
+HTTP response read plus one short commit (milliseconds), affects only the messages in flight at
+that instant (at most the send concurrency), and the duplicate is sent only after the lease
+expires. Chat platforms offer no idempotency key for chat.postMessage, so it cannot be closed here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+
+from storage.models import CheckIn, Escalation
+
+MAX_ATTEMPTS = 6  # after this many failed sends a message is undeliverable (logged, shown in `schedule`)
+
+
+def _pending(model: Any, now: datetime, lease: timedelta) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        col(model.sent_at).is_(None),
+        col(model.attempts) < MAX_ATTEMPTS,
+        sa.or_(col(model.next_attempt_at).is_(None), col(model.next_attempt_at) <= now),
+        sa.or_(col(model.claimed_at).is_(None), col(model.claimed_at) < now - lease),
+    )
+
+
+def _claim(
+    session: Session, model: Any, where: sa.ColumnElement[bool], order: Any, now: datetime, limit: int
+) -> list[int]:
+    pick = sa.select(col(model.id)).where(where).order_by(order).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    ids = [r[0] for r in session.execute(pick)]
+    if not ids:
+        session.commit()
+        return []
+    won = session.execute(
+        sa.update(model).where(col(model.id).in_(ids), where).values(claimed_at=now).returning(col(model.id))
+    )
+    out = sorted(r[0] for r in won)
+    session.commit()
+    return out
+
+
+def claim_checkins(
+    session: Session, now: datetime, lease: timedelta, platforms: Sequence[str], limit: int
+) -> list[int]:
+    """Due, unanswered, unsent check-ins whose owner is on a platform we can send to."""
+    if not platforms:
+        return []
+    where = sa.and_(
+        _pending(CheckIn, now, lease),
+        col(CheckIn.answered_at).is_(None),
+        col(CheckIn.due_at) <= now,
+        sa.or_(*[col(CheckIn.owner_ref).like(f"{p}:%") for p in platforms]),
+    )
+    return _claim(session, CheckIn, where, col(CheckIn.due_at), now, limit)
+
+
+def claim_escalations(session: Session, now: datetime, lease: timedelta, limit: int) -> list[int]:
+    where = _pending(Escalation, now, lease)
+    return _claim(session, Escalation, where, col(Escalation.id), now, limit)
+
+
+def mark_sent(session: Session, model: Any, row_id: int, now: datetime, **values: Any) -> bool:
+    res = session.execute(
+        sa.update(model)
+        .where(col(model.id) == row_id, col(model.sent_at).is_(None))
+        .values(sent_at=now, claimed_at=None, last_error=None, next_attempt_at=None, **values)
+    )
+    session.commit()
+    return bool(getattr(res, "rowcount", 0))
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, ... capped at 1 h."""
+    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+def mark_failed(session: Session, model: Any, row_id: int, now: datetime, error: str) -> int:
+    """Release the claim and schedule the retry; returns the attempt count."""
+    row = session.get(model, row_id)
+    if row is None:
+        return 0
+    attempts = row.attempts + 1
+    session.execute(
+        sa.update(model)
+        .where(col(model.id) == row_id, col(model.sent_at).is_(None))
+        .values(attempts=attempts, last_error=error[:500], claimed_at=None, next_attempt_at=now + backoff(attempts))
+    )
+    session.commit()
+    return int(attempts)
+
+
+def insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING: a row that already exists under its unique key wins."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(model).on_conflict_do_nothing()
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(model).on_conflict_do_nothing()
+    res = session.execute(stmt, rows)
+    return int(getattr(res, "rowcount", 0) or 0)
+
+
+def undeliverable(session: Session) -> tuple[list[CheckIn], list[Escalation]]:
+    from sqlmodel import select
+
+    checkins = session.exec(
+        select(CheckIn).where(col(CheckIn.sent_at).is_(None), col(CheckIn.attempts) >= MAX_ATTEMPTS)
+    ).all()
+    escs = session.exec(
+        select(Escalation).where(col(Escalation.sent_at).is_(None), col(Escalation.attempts) >= MAX_ATTEMPTS)
+    ).all()
+    return list(checkins), list(escs)
