@@ -35,7 +35,9 @@ def mount_surfaces(app: web.Application, core: Core) -> None:
     # Teams: adapters.teams.mount(app, core)   — issue 5
     # REST:  adapters.api.mount(app, core)     — issue 7
     # Scheduler: adapters.scheduling.mount(app, core) — issue 6
-    return None
+    from adapters import scheduling
+
+    scheduling.mount(app, core)
 
 
 def run(core: Core) -> None:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.engine import Engine
 
@@ -26,7 +26,7 @@ from bot.ports import Destination, Notifier
 from bot.replies import Reply
 from storage import outbox
 from storage.db import session_scope
-from storage.models import CheckIn, Escalation
+from storage.models import CheckIn, Escalation, EscalationKind
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,21 @@ class TickStats:
     sent: int = 0
     failed: int = 0
     undeliverable: int = 0
+
+
+@runtime_checkable
+class ThreadedNotifier(Protocol):
+    """Optional: a notifier that can answer in a message's thread (Slack's `SlackNotifier.post`)."""
+
+    async def post(self, channel: str, reply: Reply, thread_ts: str | None = None) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    target: str
+    dest: Destination
+    reply: Reply | None  # None: no notifier for this platform here
+    thread: tuple[str, str] | None = None  # (channel, ts) to answer in
 
 
 def parse_target(target: str) -> Destination:
@@ -140,21 +155,29 @@ class Delivery:
         with session_scope(self.engine) as s:
             return outbox.claim_escalations(s, self.clock.now(), self.lease, self.batch)
 
-    def _escalation_jobs(self, row_id: int) -> list[tuple[str, Destination, Reply | None]]:
+    def _escalation_jobs(self, row_id: int) -> list[Job]:
         with session_scope(self.engine) as s:
             e = s.get(Escalation, row_id)
             if e is None or e.sent_at is not None:
                 return []
             done = dict(e.payload.get("delivered") or {})
-            jobs: list[tuple[str, Destination, Reply | None]] = []
+            thread = None
+            if e.kind == EscalationKind.checkin_reminder.value and e.payload.get("checkin_id"):
+                # SPEC §5: on Slack the reminder is a reply in the check-in's thread.
+                checkin = s.get(CheckIn, e.payload["checkin_id"])
+                ref = (checkin.message_ref if checkin else None) or {}
+                if ref.get("channel") and ref.get("ts"):
+                    thread = (str(ref["channel"]), str(ref["ts"]))
+            jobs: list[Job] = []
             for target in e.targets:
                 if target in done:
                     continue
                 dest = parse_target(target)
                 if dest.platform not in self.notifiers:
-                    jobs.append((target, dest, None))  # recorded as skipped: no surface for it here
+                    jobs.append(Job(target, dest, None))  # recorded as skipped: no surface for it here
                     continue
-                jobs.append((target, dest, escalation_reply(s, e, target, self.settings, self.clock.now())))
+                reply = escalation_reply(s, e, target, self.settings, self.clock.now())
+                jobs.append(Job(target, dest, reply, thread))
             return jobs
 
     async def _send_escalation(self, row_id: int, stats: TickStats) -> None:
@@ -162,21 +185,24 @@ class Delivery:
         # a partial failure never repeats a target that already got the message.
         try:
             jobs = await asyncio.to_thread(self._escalation_jobs, row_id)
-            for target, dest, reply in jobs:
-                if reply is None:
-                    ref: dict[str, Any] = {"skipped": f"no {dest.platform} notifier"}
-                else:
-                    notifier = self.notifiers[dest.platform]
-                    sent = await (
-                        notifier.send_channel(dest, reply) if dest.is_channel else notifier.send_dm(dest, reply)
-                    )
-                    ref = dict(sent or {})
-                await asyncio.to_thread(self._record_target, row_id, target, ref)
+            for job in jobs:
+                ref = await self._deliver(job)
+                await asyncio.to_thread(self._record_target, row_id, job.target, ref)
         except Exception as exc:  # noqa: BLE001
             await self._failed(Escalation, row_id, exc, stats)
             return
         await asyncio.to_thread(self._mark, Escalation, row_id, {})
         stats.sent += 1
+
+    async def _deliver(self, job: Job) -> dict[str, Any]:
+        dest, reply = job.dest, job.reply
+        if reply is None:
+            return {"skipped": f"no {dest.platform} notifier"}
+        notifier = self.notifiers[dest.platform]
+        if job.thread and isinstance(notifier, ThreadedNotifier):
+            return dict(await notifier.post(job.thread[0], reply, thread_ts=job.thread[1]) or {})
+        sent = await (notifier.send_channel(dest, reply) if dest.is_channel else notifier.send_dm(dest, reply))
+        return dict(sent or {})
 
     def _record_target(self, row_id: int, target: str, ref: dict[str, Any]) -> None:
         with session_scope(self.engine) as s:

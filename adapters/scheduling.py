@@ -1,0 +1,93 @@
+"""Thin APScheduler 3.x wiring for `pilotbot serve`: one interval job that calls `Delivery.tick()`.
+
+The database is the source of truth (bot/duework.py, storage/outbox.py); the scheduler only says
+"look now". Jobs live in memory; the first tick runs at start-up so a downtime that spanned a due
+time is caught up. Two replicas each run their own scheduler; the database claim keeps every
+message exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.core import Core
+from bot.delivery import Delivery, TickStats
+from bot.ports import Notifier
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_KEY: web.AppKey[AsyncIOScheduler] = web.AppKey("scheduler", AsyncIOScheduler)
+DELIVERY_KEY: web.AppKey[Delivery] = web.AppKey("delivery", Delivery)
+TICK_JOB = "pilotbot-tick"
+
+
+def default_notifiers(core: Core) -> dict[str, Notifier]:
+    """A Notifier per configured platform."""
+    out: dict[str, Notifier] = {}
+    if core.settings.slack_bot_token:
+        from adapters.slack.notifier import SlackNotifier, make_slack_client
+
+        out["slack"] = SlackNotifier(make_slack_client(core.settings))
+    try:  # Teams' notifier lands on its own branch (issue 5); used when present and configured.
+        from adapters.teams.notifier import make_teams_notifier  # type: ignore[import-not-found]
+    except ImportError:
+        pass
+    else:
+        teams = make_teams_notifier(core)
+        if teams is not None:
+            out["teams"] = teams
+    return out
+
+
+async def _tick(delivery: Delivery) -> TickStats | None:
+    try:
+        return await delivery.tick()
+    except Exception:  # a failed tick is logged; the next one retries from the database
+        log.exception("scheduler tick failed")
+        return None
+
+
+def mount(app: web.Application, core: Core, notifiers: Mapping[str, Notifier] | None = None) -> None:
+    """Start the scheduler in the server's running loop on start-up; stop it on cleanup."""
+    chosen = dict(notifiers) if notifiers is not None else default_notifiers(core)
+    delivery = Delivery(core.engine, core.settings, core.clock, chosen)
+    app[DELIVERY_KEY] = delivery
+    seconds = core.settings.pilotbot_tick_seconds
+
+    async def start(app: web.Application) -> None:
+        # AsyncIOScheduler must start inside the running loop (PLATFORM-NOTES).
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        scheduler.add_job(
+            _tick,
+            "interval",
+            args=[delivery],
+            seconds=seconds,
+            id=TICK_JOB,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=max(60, int(seconds * 10)),
+            next_run_time=datetime.now(UTC),  # the catch-up tick at start-up
+        )
+        scheduler.start()
+        app[SCHEDULER_KEY] = scheduler
+        log.info("scheduler started: tick every %ss, notifiers: %s", seconds, ", ".join(sorted(chosen)) or "none")
+
+    async def stop(app: web.Application) -> None:
+        scheduler = app.get(SCHEDULER_KEY)
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+
+
+def describe(app: web.Application) -> dict[str, Any]:
+    scheduler = app.get(SCHEDULER_KEY)
+    job = scheduler.get_job(TICK_JOB) if scheduler else None
+    return {"running": bool(scheduler and scheduler.running), "next_tick": job.next_run_time if job else None}
