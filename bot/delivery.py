@@ -81,6 +81,11 @@ class Delivery:
         self.concurrency = max(1, concurrency or settings.pilotbot_send_concurrency)
         self.batch = batch or max(50, self.concurrency * 4)
         self.lease = timedelta(seconds=settings.pilotbot_claim_lease_seconds)
+        # Every send is cut off well inside the lease, so no other replica can re-claim a row whose
+        # send is still running; a cut-off send counts as failed (it may still have arrived: the
+        # same narrow window as a crash, see storage/outbox.py).
+        self.send_timeout = self.lease.total_seconds() * 0.8
+        self._inflight: set[tuple[str, int]] = set()
         self._lock = asyncio.Lock()
 
     async def tick(self) -> TickStats:
@@ -118,7 +123,14 @@ class Delivery:
 
         async def work() -> None:
             while (row_id := await queue.get()) is not None:
-                await send(row_id, stats)
+                key = (claim.__name__, row_id)
+                if key in self._inflight:
+                    continue  # our own send is still running (re-claimed only because the lease ran out)
+                self._inflight.add(key)
+                try:
+                    await send(row_id, stats)
+                finally:
+                    self._inflight.discard(key)
 
         await asyncio.gather(produce(), *(work() for _ in range(self.concurrency)))
 
@@ -142,7 +154,7 @@ class Delivery:
             if job is None:
                 return
             dest, reply = job
-            ref = await self.notifiers[dest.platform].send_dm(dest, reply)
+            ref = await asyncio.wait_for(self.notifiers[dest.platform].send_dm(dest, reply), self.send_timeout)
         except Exception as exc:  # noqa: BLE001 — any failure leaves the row pending with backoff
             await self._failed(CheckIn, row_id, exc, stats)
             return
@@ -200,9 +212,12 @@ class Delivery:
             return {"skipped": f"no {dest.platform} notifier"}
         notifier = self.notifiers[dest.platform]
         if job.thread and isinstance(notifier, ThreadedNotifier):
-            return dict(await notifier.post(job.thread[0], reply, thread_ts=job.thread[1]) or {})
-        sent = await (notifier.send_channel(dest, reply) if dest.is_channel else notifier.send_dm(dest, reply))
-        return dict(sent or {})
+            call = notifier.post(job.thread[0], reply, thread_ts=job.thread[1])
+        elif dest.is_channel:
+            call = notifier.send_channel(dest, reply)
+        else:
+            call = notifier.send_dm(dest, reply)
+        return dict(await asyncio.wait_for(call, self.send_timeout) or {})
 
     def _record_target(self, row_id: int, target: str, ref: dict[str, Any]) -> None:
         with session_scope(self.engine) as s:
@@ -224,7 +239,9 @@ class Delivery:
     async def _failed(self, model: Any, row_id: int, exc: BaseException, stats: TickStats) -> None:
         def record() -> int:
             with session_scope(self.engine) as s:
-                return outbox.mark_failed(s, model, row_id, self.clock.now(), _error_text(exc))
+                return outbox.mark_failed(
+                    s, model, row_id, self.clock.now(), _error_text(exc), self.settings.pilotbot_tick_seconds
+                )
 
         attempts = await asyncio.to_thread(record)
         stats.failed += 1

@@ -177,15 +177,13 @@ def _plan_followups(s: Session, settings: Settings, now: datetime, reminder: boo
     if reminder and REMIND_AFTER >= grace:
         return 0
     stamp = col(CheckIn.reminded_at) if reminder else col(CheckIn.escalated_at)
-    cutoff = now - (REMIND_AFTER if reminder else grace)
-    conds = [
-        col(CheckIn.answered_at).is_(None),
-        stamp.is_(None),
-        col(CheckIn.due_at) <= cutoff,
-        col(CheckIn.due_at) >= now - LOOKBACK,
-    ]
+    conds = [col(CheckIn.answered_at).is_(None), stamp.is_(None), col(CheckIn.due_at) >= now - LOOKBACK]
     if reminder:
-        conds += [col(CheckIn.sent_at).is_not(None), col(CheckIn.due_at) > now - grace]
+        # 24 h after the check-in went out (= the due time, unless it was caught up late after a
+        # downtime: then the owner still gets a day before the nudge), and only inside the grace.
+        conds += [col(CheckIn.sent_at) <= now - REMIND_AFTER, col(CheckIn.due_at) > now - grace]
+    else:
+        conds.append(col(CheckIn.due_at) <= now - grace)
     ids = [r[0] for r in s.execute(sa.select(col(CheckIn.id)).where(*conds))]
     if not ids:
         return 0

@@ -95,12 +95,12 @@ def mark_sent(session: Session, model: Any, row_id: int, now: datetime, **values
     return bool(getattr(res, "rowcount", 0))
 
 
-def backoff(attempts: int) -> timedelta:
-    """30 s, 1 min, 2 min, ... capped at 1 h."""
-    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+def backoff(attempts: int, base: float = 30.0) -> timedelta:
+    """One tick, then 2, 4, 8 ... ticks (30 s, 1 min, 2 min ... with the default tick), capped at 1 h."""
+    return timedelta(seconds=min(3600.0, base * 2 ** max(0, attempts - 1)))
 
 
-def mark_failed(session: Session, model: Any, row_id: int, now: datetime, error: str) -> int:
+def mark_failed(session: Session, model: Any, row_id: int, now: datetime, error: str, base: float = 30.0) -> int:
     """Release the claim and schedule the retry; returns the attempt count."""
     row = session.get(model, row_id)
     if row is None:
@@ -109,7 +109,9 @@ def mark_failed(session: Session, model: Any, row_id: int, now: datetime, error:
     session.execute(
         sa.update(model)
         .where(col(model.id) == row_id, col(model.sent_at).is_(None))
-        .values(attempts=attempts, last_error=error[:500], claimed_at=None, next_attempt_at=now + backoff(attempts))
+        .values(
+            attempts=attempts, last_error=error[:500], claimed_at=None, next_attempt_at=now + backoff(attempts, base)
+        )
     )
     session.commit()
     return int(attempts)
