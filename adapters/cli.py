@@ -13,6 +13,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
+manifest_app = typer.Typer(no_args_is_help=True, help="Print an app manifest with your server's URL filled in.")
+app.add_typer(manifest_app, name="manifest")
 
 
 def _core():  # type: ignore[no-untyped-def]
@@ -62,6 +64,22 @@ def db_upgrade() -> None:
     upgrade(engine)
     after = current_revision(engine)
     typer.echo(f"Database at {after}" + (f" (was {before or 'empty'})." if before != after else " (already current)."))
+
+
+@manifest_app.command("slack")
+def manifest_slack(
+    url: Annotated[str, typer.Option(help="Public base URL of `pilotbot serve`, e.g. https://pilotbot.example.com")],
+    socket_mode: Annotated[bool, typer.Option("--socket-mode", help="Socket Mode: no request URLs.")] = False,
+) -> None:
+    """The Slack app manifest (JSON) for "Create app from manifest"."""
+    import json
+
+    from adapters.slack.manifest import build_manifest
+
+    if not url.startswith(("https://", "http://")):
+        typer.echo("The URL must start with https:// (Slack only calls public HTTPS URLs).", err=True)
+        raise typer.Exit(2)
+    typer.echo(json.dumps(build_manifest(url, socket_mode=socket_mode), indent=2, ensure_ascii=False))
 
 
 @app.command()

@@ -35,9 +35,11 @@ def mount_surfaces(app: web.Application, core: Core) -> None:
     # Teams: adapters.teams.mount(app, core)   — issue 5
     # REST:  adapters.api.mount(app, core)     — issue 7
     # Scheduler: adapters.scheduling.mount(app, core) — issue 6
-    from adapters import scheduling
+    import adapters.scheduling
+    import adapters.slack
 
-    scheduling.mount(app, core)
+    adapters.slack.mount(app, core)
+    adapters.scheduling.mount(app, core)
 
 
 def run(core: Core) -> None:

@@ -38,6 +38,8 @@ class FakeSlack:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.sockets: list[web.WebSocketResponse] = []
+        self.socket_acks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
     # ---- control ---------------------------------------------------------------------------
     @property
@@ -76,6 +78,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response_url)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -85,6 +88,8 @@ class FakeSlack:
         return self
 
     async def stop(self) -> None:
+        for ws in self.sockets:
+            await ws.close()
         if self._runner:
             await self._runner.cleanup()
 
@@ -136,6 +141,8 @@ class FakeSlack:
         if method == "conversations.open":
             users = str(params.get("users", ""))
             return {"ok": True, "channel": {"id": "D" + users.split(",")[0]}}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket"}
         if method == "users.info":
             user = self.users.get(str(params.get("user")))
             return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
@@ -145,3 +152,24 @@ class FakeSlack:
         body = await request.json()
         await self._record(Call("response_url", {"name": request.match_info["name"], **body}))
         return web.Response(text="ok")
+
+    # ---- Socket Mode -------------------------------------------------------------------------
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0FAKE"}})
+        async for msg in ws:
+            if msg.type.name == "TEXT":
+                await self.socket_acks.put(json.loads(msg.data))
+        return ws
+
+    async def send_envelope(self, envelope: dict[str, Any], timeout: float = 10.0) -> None:
+        """Pushes a Socket Mode envelope to the (first) connected app, once it has connected."""
+
+        async def connected() -> None:
+            while not self.sockets:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(connected(), timeout)
+        await self.sockets[0].send_json(envelope)

@@ -1,0 +1,198 @@
+"""Bolt AsyncApp listeners: translate the Slack payload, call the core, render Block Kit.
+
+Every listener acks first (Slack's 3-second window); database work runs in a worker thread
+(`asyncio.to_thread`) and Web API calls happen after the ack. The exception is the modal
+submission, whose ack must carry the inline errors, so it validates before acking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import re
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.client import ResponseUrls, make_slack_client
+from adapters.slack.inbound import SHARE_TIP, NameCache, actor_from_command, actor_from_user, is_help, split_share
+from adapters.slack.manifest import COMMAND, EVENTS_PATH
+from adapters.slack.notifier import SlackNotifier
+from adapters.slack.render import (
+    ActionId,
+    checkin_modal,
+    home_view,
+    message,
+    modal_errors,
+    modal_values,
+)
+from bot.core import Core
+from bot.errors import UserError
+from bot.forms import FormErrors
+from bot.home import home_replies
+from bot.ports import Actor
+from bot.replies import Reply
+from bot.services import CheckinServices
+from bot.views import CHECKIN_OPEN, done_reply, error_reply
+
+log = logging.getLogger(__name__)
+
+assert ActionId.checkin_open.value == CHECKIN_OPEN  # the core's check-in prompt uses this id
+
+INTERNAL_ERROR = "Something went wrong on our side; nothing was changed. Please try again."
+
+
+class SlackSurface:
+    """The pieces the listeners share: the core, the Web API client, the name cache."""
+
+    def __init__(self, core: Core, client: AsyncWebClient, responses: ResponseUrls) -> None:
+        self.core = core
+        self.client = client
+        self.responses = responses
+        self.names = NameCache(client)
+        self.notifier = SlackNotifier(client)
+        self.checkin = CheckinServices(core.services)
+
+    async def run(self, text: str, actor: Actor) -> Reply:
+        names = await self.names.resolve_mentions(text)
+        return await asyncio.to_thread(self.core.router.handle, text, actor, names.get)
+
+    async def tell(self, body: dict[str, Any], reply: Reply) -> None:
+        """Answer an interaction privately: via response_url when there is one, else by DM."""
+        if body.get("response_url"):
+            await self.responses.send(
+                body["response_url"], response_type="ephemeral", replace_original=False, **message(reply)
+            )
+        else:
+            await self.notifier.post(await self.notifier.dm_channel(body["user"]["id"]), reply)
+
+
+def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls | None = None) -> AsyncApp:
+    """The Bolt app with every listener; `client` is the one Web API client (tests pass a fake URL).
+
+    `responses` owns the aiohttp session for response_url posts: close it when the server stops.
+    """
+    secret = core.settings.slack_signing_secret
+    app = AsyncApp(
+        name="pilotbot",
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else None,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    surface = SlackSurface(core, client, responses or ResponseUrls())
+
+    @app.command(COMMAND)
+    async def pilot_command(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        text, share = split_share(body.get("text") or "")
+        reply = await surface.run(text, actor_from_command(body))
+        if is_help(text):
+            reply = dataclasses.replace(reply, lines=(*reply.lines, SHARE_TIP))
+        # Ephemeral unless asked to share; a refused command is never broadcast.
+        response_type = "in_channel" if share and reply.ok else "ephemeral"
+        await surface.responses.send(body["response_url"], response_type=response_type, **message(reply))
+
+    @app.action(re.compile(rf"^{ActionId.run_command.value}:"))
+    async def command_button(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        command = str(body["actions"][0].get("value") or "")
+        reply = await surface.run(command, actor_from_user(body["user"]))
+        await surface.tell(body, reply)
+
+    @app.action(ActionId.checkin_open.value)
+    async def checkin_open(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        slug = str(body["actions"][0].get("value") or "")
+        try:
+            form = await asyncio.to_thread(surface.checkin.form, slug)
+        except UserError as e:
+            await surface.tell(body, error_reply(e.sentence))
+            return
+        container = body.get("container") or {}
+        meta = {"slug": slug}
+        if container.get("channel_id") and container.get("message_ts"):
+            meta |= {"channel": container["channel_id"], "ts": container["message_ts"]}
+        await client.views_open(trigger_id=body["trigger_id"], view=checkin_modal(form, meta))
+
+    @app.view(ActionId.checkin_submit.value)
+    async def checkin_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = {}
+        actor = actor_from_user(body["user"])
+        try:
+            out = await asyncio.to_thread(surface.checkin.answer, actor, str(meta.get("slug", "")), modal_values(view))
+        except FormErrors as e:
+            await ack(response_action="errors", errors=modal_errors(view, e.errors))
+            return
+        except UserError as e:
+            await ack(response_action="errors", errors=modal_errors(view, {"": e.sentence}))
+            return
+        except Exception:
+            log.exception("check-in answer failed for %s", actor.ref)
+            await ack(response_action="errors", errors=modal_errors(view, {"": INTERNAL_ERROR}))
+            return
+        await ack()  # closes the modal
+        reply = done_reply(out.text, *out.lines)
+        channel = meta.get("channel") or await surface.notifier.dm_channel(actor.user_id)
+        await surface.notifier.post(channel, reply, thread_ts=meta.get("ts"))
+
+    @app.event("app_home_opened")
+    async def app_home_opened(event: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        user = str(event["user"])
+        entries = await asyncio.to_thread(core.services.portfolio)
+        await client.views_publish(user_id=user, view=home_view(home_replies(entries, "slack", user)))
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("slack listener failed: %s", error, exc_info=error)
+
+    return app
+
+
+def events_handler(bolt: AsyncApp) -> Any:
+    async def slack_events(request: web.Request) -> web.Response:
+        bolt_req = await to_bolt_request(request)
+        bolt_resp = await bolt.async_dispatch(bolt_req)
+        return await to_aiohttp_response(bolt_resp)
+
+    return slack_events
+
+
+def mount_slack(app: web.Application, core: Core) -> None:
+    """HTTP mode: POST /slack/events. With SLACK_APP_TOKEN: Socket Mode, started in the running loop."""
+    client = make_slack_client(core.settings)
+    responses = ResponseUrls()
+    bolt = build_slack_app(core, client, responses)
+
+    async def close_responses(_: web.Application) -> None:
+        await responses.close()
+
+    app.on_cleanup.append(close_responses)
+    app_token = core.settings.slack_app_token
+    if not app_token:  # unset or empty (`SLACK_APP_TOKEN=` in .env): HTTP mode
+        app.router.add_post(EVENTS_PATH, events_handler(bolt))
+        log.info("Slack: listening on %s", EVENTS_PATH)
+        return
+
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    handler = AsyncSocketModeHandler(bolt, app_token.get_secret_value())
+
+    async def start_socket_mode(_: web.Application) -> None:
+        await handler.connect_async()
+        log.info("Slack: connected in Socket Mode")
+
+    async def stop_socket_mode(_: web.Application) -> None:
+        await handler.close_async()
+
+    app.on_startup.append(start_socket_mode)
+    app.on_cleanup.append(stop_socket_mode)

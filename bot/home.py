@@ -1,0 +1,39 @@
+"""The App Home / personal overview: the viewer's own pilots first, then the whole portfolio."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.gaps import GapState
+from bot.replies import Reply
+from bot.reports import PortfolioEntry
+from bot.views import next_step, portfolio_reply
+
+HOME_PAGE = 60  # portfolio rows on the home tab; the rest is counted as "and N more"
+MAX_OWN = 40
+
+
+def own_pilot_lines(entries: Sequence[PortfolioEntry]) -> list[str]:
+    lines = []
+    for e in sorted(entries, key=lambda e: (e.gaps.ready, e.pilot.slug))[:MAX_OWN]:
+        p = e.pilot
+        steps = [next_step(p.slug, r) for r in e.gaps.results if r.state is not GapState.closed]
+        todo = "ready to ship" if not steps else "; ".join(steps)
+        lines.append(f"{p.name} ({p.slug}): {todo}")
+    if len(entries) > MAX_OWN:
+        lines.append(f"… and {len(entries) - MAX_OWN} more of your pilots.")
+    return lines
+
+
+def home_replies(entries: Sequence[PortfolioEntry], platform: str, user_id: str) -> list[Reply]:
+    mine = [e for e in entries if e.pilot.owner_platform == platform and e.pilot.owner_id == user_id]
+    if mine:
+        ready = sum(1 for e in mine if e.gaps.ready)
+        first = Reply(
+            text=f"Your pilots: {len(mine)} ({ready} ready to ship). What to do next:",
+            lines=tuple(own_pilot_lines(mine)),
+        )
+    else:
+        first = Reply(text="You own no pilots yet. `owner <slug> @you` makes you the accountable owner of one.")
+    everyone = portfolio_reply(entries, page=HOME_PAGE)
+    return [first, Reply(text="All pilots", portfolio=everyone.portfolio)]

@@ -1,0 +1,233 @@
+"""End to end: signed Slack requests into the running server; the fake Web API records what goes out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from adapters.server import build_web_app
+from bot.clock import FixedClock
+from bot.config import Settings
+from bot.core import Core, build_core
+from bot.ports import Actor
+from bot.views import CHECKIN_OPEN
+from tests.slack.conftest import SIGNING_SECRET
+from tests.slack.fake_slack import FakeSlack
+from tests.slack.payloads import (
+    assert_valid_blocks,
+    assert_valid_view,
+    block_action,
+    event_body,
+    interaction_body,
+    sign,
+    slash_body,
+    view_submission,
+)
+
+DANA = Actor("slack", "U1", "dana")
+
+
+@dataclass
+class Slack:
+    http: TestClient  # type: ignore[type-arg]
+    fake: FakeSlack
+    core: Core
+
+    async def post(self, body: str, content_type: str, ts: int | None = None, secret: str = SIGNING_SECRET) -> Any:
+        headers = {"Content-Type": content_type, **sign(body, secret, ts)}
+        return await self.http.post("/slack/events", data=body.encode(), headers=headers)
+
+    async def command(self, text: str, user_id: str = "U1", user_name: str = "dana", **kw: Any) -> Any:
+        body = slash_body(text, user_id, user_name, self.fake.response_url())
+        return await self.post(body, "application/x-www-form-urlencoded", **kw)
+
+    async def interact(self, payload: dict[str, Any]) -> Any:
+        return await self.post(interaction_body(payload), "application/x-www-form-urlencoded")
+
+    async def event(self, event: dict[str, Any]) -> Any:
+        return await self.post(event_body(event), "application/json")
+
+    async def answer(self, n: int = 1) -> dict[str, Any]:
+        """The n-th post to the response_url (the reply to a command)."""
+        return (await self.fake.wait_for("response_url", n))[n - 1].params
+
+
+@pytest.fixture
+async def slack(fake: FakeSlack, fake_settings: Settings) -> AsyncIterator[Slack]:
+    core = build_core(fake_settings, FixedClock(), migrate=False)
+    server = TestServer(build_web_app(core))
+    http = TestClient(server)
+    await http.start_server()
+    try:
+        yield Slack(http, fake, core)
+    finally:
+        await http.close()
+        core.engine.dispose()
+
+
+def seed(core: Core) -> None:
+    r = core.router
+    for text in (
+        "new support-drafts Support reply drafts",
+        "owner support-drafts <@U1|dana>",
+        "baseline support-drafts handle_time 14 min lower at 2026-09-14",
+        "baseline support-drafts revision_rate 38% lower at 2026-09-14",
+        "threshold support-drafts 95 min-cases 100",
+    ):
+        assert r.handle(text, DANA).ok, text
+
+
+async def test_status_is_acked_then_answered_ephemerally(slack: Slack) -> None:
+    seed(slack.core)
+    resp = await slack.command("status support-drafts")
+    assert resp.status == 200
+    assert (await resp.text()) == ""  # empty ack: Slack shows nothing until the answer arrives
+    answer = await slack.answer()
+    assert answer["response_type"] == "ephemeral"
+    assert "Support reply drafts" in answer["text"]
+    assert_valid_blocks(answer["blocks"])
+    assert answer["blocks"][0]["type"] == "header"
+
+
+async def test_share_posts_to_the_channel_and_the_word_is_stripped(slack: Slack) -> None:
+    seed(slack.core)
+    await slack.command("status support-drafts share")
+    answer = await slack.answer()
+    assert answer["response_type"] == "in_channel"
+    assert "support-drafts" in answer["text"]
+
+
+async def test_refused_commands_are_never_shared(slack: Slack) -> None:
+    await slack.command("status nope share")
+    answer = await slack.answer()
+    assert answer["response_type"] == "ephemeral"
+    assert "nope" in answer["text"]
+
+
+async def test_portfolio_status_and_help(slack: Slack) -> None:
+    seed(slack.core)
+    await slack.command("status")
+    assert "0 of 1 pilot ready to ship" in (await slack.answer(1))["text"]
+    await slack.command("")
+    help_text = (await slack.answer(2))["text"]
+    assert "pilotbot commands" in help_text
+    assert "with `share` to post" in help_text  # the Slack-only tip
+    await slack.command("frobnicate")
+    unknown = (await slack.answer(3))["text"]
+    assert "`frobnicate`" in unknown and "status [&lt;slug&gt;]" in unknown
+
+
+async def test_a_change_runs_as_the_slack_user(slack: Slack) -> None:
+    await slack.command("new legal-intake Legal intake extraction", user_id="U7", user_name="li")
+    answer = await slack.answer()
+    assert answer["response_type"] == "ephemeral"
+    report = slack.core.services.pilot_report("legal-intake")
+    assert report.pilot.created_by == "slack:U7"
+
+
+async def test_bare_mention_is_resolved_with_users_info_once(slack: Slack) -> None:
+    slack.fake.add_user("U42", "Bob Builder")
+    await slack.command("new p-one One")
+    await slack.command("owner p-one <@U42>")
+    await slack.answer(2)
+    assert slack.core.services.pilot_report("p-one").pilot.owner_name == "Bob Builder"
+    await slack.command("new p-two Two", user_id="U42")
+    await slack.command("owner p-two <@U42>", user_id="U42")
+    await slack.answer(4)
+    assert len(slack.fake.of("users.info")) == 1  # cached
+
+
+@pytest.mark.parametrize("how", ["forged", "stale"])
+async def test_bad_signature_is_401_and_nothing_runs(slack: Slack, how: str) -> None:
+    if how == "forged":
+        resp = await slack.command("new forged-one Forged", secret="not-the-secret")
+    else:
+        resp = await slack.command("new forged-one Forged", ts=int(time.time()) - 6 * 60)
+    assert resp.status == 401
+    await asyncio.sleep(0)  # let any (wrongly) scheduled listener start
+    assert slack.core.services.portfolio() == []
+    assert not slack.fake.of("response_url") and not slack.fake.of("chat.postMessage")
+
+
+async def test_command_button_runs_the_command_as_the_clicker(slack: Slack) -> None:
+    seed(slack.core)
+    await slack.interact(block_action("pilot_cmd:0", "history support-drafts", response_url=slack.fake.response_url()))
+    answer = await slack.answer()
+    assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False
+    assert "History of `support-drafts`" in answer["text"]
+
+
+async def test_checkin_button_opens_the_modal_and_submission_records_numbers(slack: Slack) -> None:
+    seed(slack.core)
+    resp = await slack.interact(block_action(CHECKIN_OPEN, "support-drafts"))
+    assert resp.status == 200
+    opened = (await slack.fake.wait_for("views.open"))[0].params
+    assert opened["trigger_id"] == "1337.42.trigger"
+    view = opened["view"]
+    assert_valid_view(view)
+    inputs = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
+    assert inputs == ["f:handle_time", "f:revision_rate", "f:eval_score", "f:triage"]
+
+    # Invalid numbers come back inline, and nothing is written.
+    bad = view_submission(view, {"handle_time": "9,5", "revision_rate": None})
+    resp = await slack.interact(bad)
+    body = await resp.json()
+    assert body["response_action"] == "errors"
+    assert "decimal point" in body["errors"]["f:handle_time"]
+    assert "revision_rate" in body["errors"]["f:revision_rate"]
+    report = slack.core.services.pilot_report("support-drafts")
+    assert all(m.latest is None for m in report.metrics)
+
+    ok = view_submission(view, {"handle_time": "9", "revision_rate": "21", "eval_score": "96.5", "triage": "none"})
+    resp = await slack.interact(ok)
+    assert resp.status == 200 and (await resp.text()) == ""  # closes the modal
+    posted = (await slack.fake.wait_for("chat.postMessage"))[0].params
+    assert posted["channel"] == "DU1" and posted["thread_ts"] == "1700000000.000001"
+    assert "Check-in for `support-drafts` answered" in posted["text"]
+    report = slack.core.services.pilot_report("support-drafts")
+    assert {m.key: m.latest for m in report.metrics} == {"handle_time": 9.0, "revision_rate": 21.0}
+
+
+async def test_only_the_owner_may_answer_the_checkin(slack: Slack) -> None:
+    seed(slack.core)
+    await slack.interact(block_action(CHECKIN_OPEN, "support-drafts"))
+    view = (await slack.fake.wait_for("views.open"))[0].params["view"]
+    resp = await slack.interact(view_submission(view, {"handle_time": "9", "revision_rate": "21"}, user_id="U99"))
+    body = await resp.json()
+    assert body["response_action"] == "errors"
+    assert "owner" in body["errors"]["f:handle_time"]
+
+
+async def test_checkin_button_for_an_unknown_pilot_says_so(slack: Slack) -> None:
+    await slack.interact(block_action(CHECKIN_OPEN, "gone-pilot"))
+    posted = (await slack.fake.wait_for("chat.postMessage"))[0].params
+    assert "gone-pilot" in posted["text"]
+    assert not slack.fake.of("views.open")
+
+
+async def test_app_home_shows_my_pilots_first(slack: Slack) -> None:
+    seed(slack.core)
+    slack.core.router.handle("new other-pilot Someone else's", Actor("slack", "U5", "eve"))
+    resp = await slack.event({"type": "app_home_opened", "user": "U1", "channel": "DU1", "tab": "home"})
+    assert resp.status == 200
+    published = (await slack.fake.wait_for("views.publish"))[0].params
+    assert published["user_id"] == "U1"
+    view = published["view"]
+    assert_valid_view(view)
+    assert view["blocks"][0]["text"]["text"].startswith("Your pilots: 1")
+    assert "support-drafts" in view["blocks"][1]["text"]["text"]
+    assert "other-pilot" in json.dumps(view)
+
+
+async def test_app_home_publish_is_retried_after_429(slack: Slack) -> None:
+    slack.fake.fail("views.publish", status=429, retry_after=0)
+    await slack.event({"type": "app_home_opened", "user": "U1", "channel": "DU1", "tab": "home"})
+    calls = await slack.fake.wait_for("views.publish", 2)
+    assert len(calls) == 2
