@@ -15,18 +15,20 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.duework import Planned, checkin_reply, escalation_reply, grace_of, plan
+from bot.duework import Planned, checkin_reply_for, escalation_reply, grace_of, plan
 from bot.ports import Destination, Notifier
 from bot.replies import Reply
+from bot.reports import pilot_reports
 from storage import outbox
 from storage.db import session_scope
-from storage.models import CheckIn, Escalation, EscalationKind
+from storage.models import CheckIn, Escalation, EscalationKind, Pilot
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,52 @@ class ThreadedNotifier(Protocol):
     """Optional: a notifier that can answer in a message's thread (Slack's `SlackNotifier.post`)."""
 
     async def post(self, channel: str, reply: Reply, thread_ts: str | None = None) -> dict[str, str]: ...
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CheckinJob:
+    row_id: int
+    dest: Destination
+    reply: Reply | None
+    error: str | None = None
+
+
+class GroupCommit:
+    """Marks sent check-ins in as few transactions as possible: whatever finished while the last
+    commit ran goes into the next one. Each sender waits for its own commit, so the window between
+    "the platform accepted it" and "sent_at is durable" stays one short commit wide."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.pending: list[tuple[int, dict[str, Any], asyncio.Future[None]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def mark(self, row_id: int, ref: dict[str, Any]) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append((row_id, ref, fut))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._flush())
+        await fut
+
+    def _commit(self, refs: list[tuple[int, dict[str, Any]]]) -> None:
+        with session_scope(self.engine) as s:
+            outbox.mark_sent_many(s, CheckIn, refs, self.clock.now())
+
+    async def _flush(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            try:
+                await asyncio.to_thread(self._commit, [(i, ref) for i, ref, _ in batch])
+            except Exception as exc:  # noqa: BLE001
+                for *_, fut in batch:
+                    fut.set_exception(exc)
+            else:
+                for *_, fut in batch:
+                    fut.set_result(None)
 
 
 @dataclass(frozen=True)
@@ -87,6 +135,7 @@ class Delivery:
         self.send_timeout = self.lease.total_seconds() * 0.8
         self._inflight: set[tuple[str, int]] = set()
         self._lock = asyncio.Lock()
+        self._marks = GroupCommit(engine, clock)
 
     async def tick(self) -> TickStats:
         """Plan, then deliver everything due now. Ticks of one process never overlap."""
@@ -101,13 +150,13 @@ class Delivery:
 
     async def _drain(
         self,
-        claim: Callable[[], list[int]],
-        send: Callable[[int, TickStats], Awaitable[None]],
+        claim: Callable[[], list[T]],
+        send: Callable[[T, TickStats], Awaitable[None]],
         stats: TickStats,
     ) -> None:
         # A producer claims batches while `concurrency` workers send: the pipeline never waits for
         # a whole batch to finish. Rows that fail get a future next_attempt_at, so the loop ends.
-        queue: asyncio.Queue[int | None] = asyncio.Queue(maxsize=self.batch)
+        queue: asyncio.Queue[T | None] = asyncio.Queue(maxsize=self.batch)
 
         async def produce() -> None:
             try:
@@ -122,13 +171,13 @@ class Delivery:
                     await queue.put(None)
 
         async def work() -> None:
-            while (row_id := await queue.get()) is not None:
-                key = (claim.__name__, row_id)
+            while (item := await queue.get()) is not None:
+                key = (claim.__name__, item if isinstance(item, int) else getattr(item, "row_id", 0))
                 if key in self._inflight:
                     continue  # our own send is still running (re-claimed only because the lease ran out)
                 self._inflight.add(key)
                 try:
-                    await send(row_id, stats)
+                    await send(item, stats)
                 finally:
                     self._inflight.discard(key)
 
@@ -136,29 +185,40 @@ class Delivery:
 
     # ---- check-ins ----
 
-    def _claim_checkins(self) -> list[int]:
+    def _claim_checkins(self) -> list[CheckinJob]:
+        """Claim a batch and build its DMs in one unit of work (a fixed number of statements)."""
+        now = self.clock.now()
         with session_scope(self.engine) as s:
-            return outbox.claim_checkins(s, self.clock.now(), self.lease, sorted(self.notifiers), self.batch)
+            ids = outbox.claim_checkins(s, now, self.lease, sorted(self.notifiers), self.batch)
+            if not ids:
+                return []
+            rows = list(s.exec(select(CheckIn).where(col(CheckIn.id).in_(ids))))
+            pilot_ids = {c.pilot_id for c in rows}
+            pilots = list(s.exec(select(Pilot).where(col(Pilot.id).in_(pilot_ids))))
+            reports = pilot_reports(s, pilots, now, grace_of(self.settings))
+            jobs = []
+            for c in rows:
+                assert c.id is not None and c.owner_ref is not None
+                platform, _, user = c.owner_ref.partition(":")
+                report = reports.get(c.pilot_id)
+                try:
+                    if report is None:
+                        raise LookupError(f"pilot {c.pilot_id} is gone")
+                    jobs.append(CheckinJob(c.id, Destination(platform, user), checkin_reply_for(report, c.period)))
+                except Exception as exc:  # noqa: BLE001 — one bad row must not stop the batch
+                    jobs.append(CheckinJob(c.id, Destination(platform, user), None, _error_text(exc)))
+            return jobs
 
-    def _checkin_job(self, row_id: int) -> tuple[Destination, Reply] | None:
-        with session_scope(self.engine) as s:
-            c = s.get(CheckIn, row_id)
-            if c is None or c.owner_ref is None or c.sent_at is not None:
-                return None
-            platform, _, user = c.owner_ref.partition(":")
-            return Destination(platform, user), checkin_reply(s, c, self.clock.now(), grace_of(self.settings))
-
-    async def _send_checkin(self, row_id: int, stats: TickStats) -> None:
+    async def _send_checkin(self, job: CheckinJob, stats: TickStats) -> None:
         try:
-            job = await asyncio.to_thread(self._checkin_job, row_id)
-            if job is None:
-                return
-            dest, reply = job
-            ref = await asyncio.wait_for(self.notifiers[dest.platform].send_dm(dest, reply), self.send_timeout)
+            if job.reply is None:
+                raise RuntimeError(job.error or "no message")
+            notifier = self.notifiers[job.dest.platform]
+            ref = await asyncio.wait_for(notifier.send_dm(job.dest, job.reply), self.send_timeout)
         except Exception as exc:  # noqa: BLE001 — any failure leaves the row pending with backoff
-            await self._failed(CheckIn, row_id, exc, stats)
+            await self._failed(CheckIn, job.row_id, exc, stats)
             return
-        await asyncio.to_thread(self._mark, CheckIn, row_id, {"message_ref": dict(ref or {})})
+        await self._marks.mark(job.row_id, dict(ref or {}))
         stats.sent += 1
 
     # ---- escalations, reminders, notes, digests (the outbox) ----

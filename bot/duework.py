@@ -39,7 +39,7 @@ from bot.nudges import (
     schedule_reply,
 )
 from bot.replies import Reply
-from bot.reports import pilot_report, portfolio
+from bot.reports import PilotReport, pilot_report, portfolio
 from bot.views import checkin_prompt, weekday_name
 from storage import outbox
 from storage.db import session_scope
@@ -255,10 +255,14 @@ def checkin_reply(s: Session, checkin: CheckIn, now: datetime, grace: timedelta)
     pilot = s.get(Pilot, checkin.pilot_id)
     if pilot is None:
         raise LookupError(f"pilot {checkin.pilot_id} is gone")
-    report = pilot_report(s, pilot, now, grace)
+    return checkin_reply_for(pilot_report(s, pilot, now, grace), checkin.period)
+
+
+def checkin_reply_for(report: PilotReport, period: str) -> Reply:
+    """The weekly check-in DM (shared builder in bot/views.py) for one period."""
+    p = report.pilot
     metrics = [(m.key, m.unit, m.latest) for m in report.metrics]
-    form = build_checkin_form(pilot.slug, pilot.name, checkin.period, metrics)
-    return checkin_prompt(report, form)
+    return checkin_prompt(report, build_checkin_form(p.slug, p.name, period, metrics))
 
 
 def escalation_reply(s: Session, esc: Escalation, target: str, settings: Settings, now: datetime) -> Reply:

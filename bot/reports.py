@@ -44,7 +44,45 @@ def _checkin_facts(rows: list) -> tuple[CheckInFacts, ...]:  # type: ignore[type
 def pilot_report(session: Session, pilot: Pilot, now: datetime, grace: timedelta) -> PilotReport:
     """One pilot's full report in a fixed number of statements, whatever its history length."""
     assert pilot.id is not None
-    metric_rows = repo.metrics_with_latest(session, pilot.id)
+    return _report(
+        pilot,
+        repo.metrics_with_latest(session, pilot.id),
+        repo.policy(session, pilot.id),
+        tuple(repo.latest_evals(session, pilot.id, 2)),
+        tuple(repo.path_items(session, pilot.id)),
+        repo.recent_due_checkins(session, pilot.id, now, 3),
+        now,
+        grace,
+    )
+
+
+def pilot_reports(session: Session, pilots: list[Pilot], now: datetime, grace: timedelta) -> dict[int, PilotReport]:
+    """Reports for many pilots in a fixed number of statements (the scheduled check-in fan-out)."""
+    ids = [p.id for p in pilots if p.id is not None]
+    metrics = repo.metrics_with_latest_for(session, ids)
+    policies = repo.policies_for(session, ids)
+    evals = repo.latest_evals_for(session, ids, 2)
+    paths = repo.path_items_for(session, ids)
+    checkins = repo.recent_due_checkins_for(session, ids, now, 3)
+    return {
+        p.id: _report(
+            p, metrics[p.id], policies.get(p.id), tuple(evals[p.id]), tuple(paths[p.id]), checkins[p.id], now, grace
+        )
+        for p in pilots
+        if p.id is not None
+    }
+
+
+def _report(
+    pilot: Pilot,
+    metric_rows: list,  # type: ignore[type-arg]
+    policy: EvalPolicy | None,
+    evals: tuple[EvalRun, ...],
+    path: tuple[PathItem, ...],
+    checkins: list,  # type: ignore[type-arg]
+    now: datetime,
+    grace: timedelta,
+) -> PilotReport:
     metrics = tuple(
         MetricFacts(
             m.key,
@@ -57,10 +95,6 @@ def pilot_report(session: Session, pilot: Pilot, now: datetime, grace: timedelta
         )
         for m, latest in metric_rows
     )
-    policy = repo.policy(session, pilot.id)
-    evals = tuple(repo.latest_evals(session, pilot.id, 2))
-    path = tuple(repo.path_items(session, pilot.id))
-    checkins = repo.recent_due_checkins(session, pilot.id, now, 3)
     facts = PilotFacts(
         slug=pilot.slug,
         name=pilot.name,

@@ -144,3 +144,18 @@ def undeliverable(session: Session) -> tuple[list[CheckIn], list[Escalation]]:
         select(Escalation).where(col(Escalation.sent_at).is_(None), col(Escalation.attempts) >= MAX_ATTEMPTS)
     ).all()
     return list(checkins), list(escs)
+
+
+def mark_sent_many(session: Session, model: Any, refs: Sequence[tuple[int, dict[str, Any]]], now: datetime) -> int:
+    """Group commit: mark several sent rows in one transaction (one executemany UPDATE)."""
+    if not refs:
+        return 0
+    table = model.__table__
+    stmt = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("row_id"), table.c.sent_at.is_(None))
+        .values(sent_at=now, claimed_at=None, last_error=None, next_attempt_at=None, message_ref=sa.bindparam("ref"))
+    )
+    session.connection().execute(stmt, [{"row_id": i, "ref": ref} for i, ref in refs])
+    session.commit()
+    return len(refs)

@@ -70,10 +70,40 @@ class DeliveryFake(FakeSlack):
         self.calls.append(Call(method, {"channel": params.get("channel")}))
         return web.json_response(answer)
 
+    def stats(self) -> dict[str, int]:
+        from collections import Counter
+
+        counts = Counter(self.delivered)
+        return {
+            "delivered": len(self.delivered),
+            "distinct": len(counts),
+            "max_per_channel": max(counts.values(), default=0),
+        }
+
 
 async def _serve(delay: float) -> None:
-    fake = await DeliveryFake(delay=delay).start()
-    print(fake.api_url, flush=True)
+    """Standalone (benchmark): GET /_stats reports the record, POST /_reset clears it."""
+    fake = DeliveryFake(delay=delay)
+
+    async def stats(_: web.Request) -> web.Response:
+        return web.json_response(fake.stats())
+
+    async def reset(_: web.Request) -> web.Response:
+        fake.delivered.clear()
+        fake.texts.clear()
+        fake.calls.clear()
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/_stats", stats)
+    app.router.add_post("/_reset", reset)
+    app.router.add_route("*", "/api/{method}", fake._api)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    print(f"http://127.0.0.1:{port}", flush=True)
     await asyncio.Event().wait()
 
 
