@@ -8,6 +8,7 @@ message exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -27,21 +28,17 @@ DELIVERY_KEY: web.AppKey[Delivery] = web.AppKey("delivery", Delivery)
 TICK_JOB = "pilotbot-tick"
 
 
-def default_notifiers(core: Core) -> dict[str, Notifier]:
-    """A Notifier per configured platform."""
+def default_notifiers(app: web.Application, core: Core) -> dict[str, Notifier]:
+    """A Notifier per platform: any a surface put on the app (Teams mounts `app[TEAMS_NOTIFIER]`),
+    and Slack's built from the settings (SlackNotifier + make_slack_client with retry handlers)."""
     out: dict[str, Notifier] = {}
-    if core.settings.slack_bot_token:
+    for value in app.values():
+        if all(hasattr(value, a) for a in ("platform", "send_dm", "send_channel")):
+            out.setdefault(str(value.platform), value)
+    if "slack" not in out and core.settings.slack_bot_token:
         from adapters.slack.notifier import SlackNotifier, make_slack_client
 
         out["slack"] = SlackNotifier(make_slack_client(core.settings))
-    try:  # Teams' notifier lands on its own branch (issue 5); used when present and configured.
-        from adapters.teams.notifier import make_teams_notifier  # type: ignore[import-not-found]
-    except ImportError:
-        pass
-    else:
-        teams = make_teams_notifier(core)
-        if teams is not None:
-            out["teams"] = teams
     return out
 
 
@@ -55,12 +52,14 @@ async def _tick(delivery: Delivery) -> TickStats | None:
 
 def mount(app: web.Application, core: Core, notifiers: Mapping[str, Notifier] | None = None) -> None:
     """Start the scheduler in the server's running loop on start-up; stop it on cleanup."""
-    chosen = dict(notifiers) if notifiers is not None else default_notifiers(core)
-    delivery = Delivery(core.engine, core.settings, core.clock, chosen)
+    delivery = Delivery(core.engine, core.settings, core.clock, dict(notifiers or {}))
     app[DELIVERY_KEY] = delivery
     seconds = core.settings.pilotbot_tick_seconds
 
     async def start(app: web.Application) -> None:
+        if notifiers is None:  # resolved now: every surface has mounted by start-up
+            delivery.notifiers = default_notifiers(app, core)
+        chosen = delivery.notifiers
         # AsyncIOScheduler must start inside the running loop (PLATFORM-NOTES).
         scheduler = AsyncIOScheduler(timezone=UTC)
         scheduler.add_job(
@@ -71,7 +70,7 @@ def mount(app: web.Application, core: Core, notifiers: Mapping[str, Notifier] | 
             id=TICK_JOB,
             coalesce=True,
             max_instances=1,
-            misfire_grace_time=max(60, int(seconds * 10)),
+            misfire_grace_time=max(60, int(seconds * 10)),  # a busy loop must not silently skip ticks
             next_run_time=datetime.now(UTC),  # the catch-up tick at start-up
         )
         scheduler.start()
@@ -79,9 +78,11 @@ def mount(app: web.Application, core: Core, notifiers: Mapping[str, Notifier] | 
         log.info("scheduler started: tick every %ss, notifiers: %s", seconds, ", ".join(sorted(chosen)) or "none")
 
     async def stop(app: web.Application) -> None:
+        await delivery.close()  # finish the running tick's sends before the executor cancels it
         scheduler = app.get(SCHEDULER_KEY)
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a call_soon callback
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)

@@ -135,12 +135,15 @@ class Delivery:
         self.send_timeout = self.lease.total_seconds() * 0.8
         self._inflight: set[tuple[str, int]] = set()
         self._lock = asyncio.Lock()
+        self._closing = False
         self._marks = GroupCommit(engine, clock)
 
     async def tick(self) -> TickStats:
         """Plan, then deliver everything due now. Ticks of one process never overlap."""
         async with self._lock:
             stats = TickStats()
+            if self._closing:
+                return stats
             stats.planned = await asyncio.to_thread(plan, self.engine, self.settings, self.clock.now())
             await self._drain(self._claim_checkins, self._send_checkin, stats)
             await self._drain(self._claim_escalations, self._send_escalation, stats)
@@ -160,7 +163,7 @@ class Delivery:
 
         async def produce() -> None:
             try:
-                while True:
+                while not self._closing:
                     ids = await asyncio.to_thread(claim)
                     if not ids:
                         return
@@ -182,6 +185,17 @@ class Delivery:
                     self._inflight.discard(key)
 
         await asyncio.gather(produce(), *(work() for _ in range(self.concurrency)))
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Stop claiming; let the sends already claimed finish and be marked (a cancelled send
+        could have been accepted by the platform without being recorded)."""
+        self._closing = True
+        try:
+            await asyncio.wait_for(self._lock.acquire(), timeout)
+        except TimeoutError:
+            log.warning("delivery still busy after %ss at shutdown; unfinished claims retry after the lease", timeout)
+        else:
+            self._lock.release()
 
     # ---- check-ins ----
 
@@ -218,7 +232,11 @@ class Delivery:
         except Exception as exc:  # noqa: BLE001 — any failure leaves the row pending with backoff
             await self._failed(CheckIn, job.row_id, exc, stats)
             return
-        await self._marks.mark(job.row_id, dict(ref or {}))
+        try:
+            await self._marks.mark(job.row_id, dict(ref or {}))
+        except Exception:  # the message went out but is not recorded: resent after the lease (logged)
+            log.exception("check-in %s was sent but could not be marked sent", job.row_id)
+            return
         stats.sent += 1
 
     # ---- escalations, reminders, notes, digests (the outbox) ----

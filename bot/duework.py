@@ -324,7 +324,33 @@ def digest_for(s: Session, settings: Settings, now: datetime, period: str) -> Re
     return digest_reply(entries, DigestFacts(period, sorted(missed), escalations, no_owner, len(bad_c) + len(bad_e)))
 
 
-# ---- for operators: `pilotbot schedule` ----
+# ---- for operators: `status` and `pilotbot schedule` ----
+
+
+def delivery_warning(engine: Engine, slug: str | None = None) -> str | None:
+    """One line for `status` when scheduled messages failed for good (SPEC §5: visible in status)."""
+    with session_scope(engine) as s:
+        bad_c, bad_e = outbox.undeliverable(s)
+        if slug is not None:
+            pilot = s.exec(select(Pilot).where(col(Pilot.slug) == slug)).first()
+            pid = pilot.id if pilot else None
+            bad_c = [c for c in bad_c if c.pilot_id == pid]
+            bad_e = [e for e in bad_e if e.pilot_id == pid]
+        rows: list[CheckIn | Escalation] = [*bad_c, *bad_e]
+        if not rows:
+            return None
+        last = rows[-1].last_error or "unknown error"
+        return (
+            f"⚠️ {len(rows)} scheduled message(s) undeliverable after {outbox.MAX_ATTEMPTS} attempts "
+            f"(last error: {last[:120]}); `pilotbot schedule` lists them."
+        )
+
+
+def with_delivery_warning(reply: Reply, engine: Engine, slug: str | None = None) -> Reply:
+    from dataclasses import replace
+
+    line = delivery_warning(engine, slug)
+    return replace(reply, lines=(*reply.lines, line)) if line else reply
 
 
 def schedule(engine: Engine, settings: Settings, now: datetime) -> Reply:

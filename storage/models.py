@@ -179,7 +179,7 @@ class CheckIn(SQLModel, table=True):
     reminded_at: datetime | None = _ts()
     answered_at: datetime | None = _ts()
     escalated_at: datetime | None = _ts()
-    attempts: int = 0
+    attempts: int = Field(default=0, index=True)  # indexed: `status` looks up undeliverable rows
     last_error: str | None = Field(default=None, max_length=500)
     next_attempt_at: datetime | None = _ts()  # backoff after a failed send
     message_ref: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
@@ -199,7 +199,7 @@ class Escalation(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     claimed_at: datetime | None = _ts()
     sent_at: datetime | None = _ts(index=True)
-    attempts: int = 0
+    attempts: int = Field(default=0, index=True)  # indexed: `status` looks up undeliverable rows
     last_error: str | None = Field(default=None, max_length=500)
     next_attempt_at: datetime | None = _ts()  # backoff after a failed send
 

@@ -111,6 +111,12 @@ def test_failed_send_backs_off_then_becomes_undeliverable(core: Core, clock: Fix
     with session_scope(core.engine) as s:
         assert s.exec(select(CheckIn)).one().attempts == outbox.MAX_ATTEMPTS
     assert "1 undeliverable" in render_text(schedule(core.engine, core.settings, clock.now()))
+    for text in ("status", "status p1"):
+        status = render_text(core.router.handle(text, UB))
+        assert (
+            "1 scheduled message(s) undeliverable after 6 attempts (last error: RuntimeError: platform said no)"
+            in status
+        )
     slack.fail_next = 0
     asyncio.run(delivery.tick())
     assert not [m for m in slack.sent if m.reply.form]  # undeliverable stays so (operators see it)

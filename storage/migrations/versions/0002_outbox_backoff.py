@@ -18,14 +18,18 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('check_in', schema=None) as batch_op:
         batch_op.add_column(sa.Column('next_attempt_at', storage.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.create_index(batch_op.f('ix_check_in_attempts'), ['attempts'], unique=False)
     with op.batch_alter_table('escalation', schema=None) as batch_op:
         batch_op.add_column(sa.Column('next_attempt_at', storage.models.UTCDateTime(timezone=True), nullable=True))
         batch_op.alter_column('pilot_id', existing_type=sa.Integer(), nullable=True)
+        batch_op.create_index(batch_op.f('ix_escalation_attempts'), ['attempts'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('escalation', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_escalation_attempts'))
         batch_op.alter_column('pilot_id', existing_type=sa.Integer(), nullable=False)
         batch_op.drop_column('next_attempt_at')
     with op.batch_alter_table('check_in', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_check_in_attempts'))
         batch_op.drop_column('next_attempt_at')
