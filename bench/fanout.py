@@ -1,5 +1,7 @@
 """Scheduled fan-out: N due check-ins delivered by pilotbot's Delivery (claim -> send -> mark,
 exactly once) vs a bare loop of Slack Web API calls with the same concurrency.
+"pilotbot" is the first week (each DM needs conversations.open first); "pilotbot-week2" is the next
+week from a fresh process, posting straight into the DM channels recorded in the database.
 
 The fake Slack Web API runs in its own process and answers every call after `--delay` seconds.
 pilotbot sends each check-in DM with the real SlackNotifier (conversations.open, then
@@ -22,16 +24,20 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.slack.notifier import SlackNotifier, make_slack_client  # noqa: E402
-from bot.clock import SystemClock  # noqa: E402
+from bot.clock import FixedClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.delivery import Delivery  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402
+from storage.models import CheckIn  # noqa: E402
 from tests.schedule.seed import seed_due_pilots, sent_count  # noqa: E402
 
 
@@ -52,24 +58,32 @@ def settings_for(db_url: str, api_url: str, concurrency: int) -> Settings:
     )
 
 
-async def run_pilotbot(base: str, n: int, concurrency: int) -> tuple[float, dict[str, int]]:
+async def run_pilotbot(base: str, n: int, concurrency: int) -> list[tuple[float, dict[str, int]]]:
+    """Week 1 (every DM opened with conversations.open), then week 2 from a fresh process (no
+    in-memory DM cache: the DM channel of week 1 is read from the database)."""
     tmp = tempfile.mkdtemp(prefix="fanout-")
     url = f"sqlite:///{tmp}/bench.db"
     engine = make_engine(url)
     upgrade(engine)
-    seed_due_pilots(engine, n)
+    clock = FixedClock(datetime.now(UTC))
+    seed_due_pilots(engine, n, clock.now())
     settings = settings_for(url, base + "/api/", concurrency)
-    notifier = SlackNotifier(make_slack_client(settings))
-    delivery = Delivery(engine, settings, SystemClock(), {"slack": notifier})
-    _http(base + "/_reset", "POST")
-    t0 = time.perf_counter()
-    while sent_count(engine) != (n, n):
-        await delivery.tick()
-    wall = time.perf_counter() - t0
-    await delivery.tick()  # one more tick: nothing may go out twice
-    stats = _http(base + "/_stats")
+    out = []
+    for week in (1, 2):
+        notifier = SlackNotifier(make_slack_client(settings))
+        delivery = Delivery(engine, settings, clock, {"slack": notifier})
+        _http(base + "/_reset", "POST")
+        t0 = time.perf_counter()
+        while sent_count(engine) != (n * week, n * week):
+            await delivery.tick()
+        wall = time.perf_counter() - t0
+        await delivery.tick()  # one more tick: nothing may go out twice
+        out.append((wall, _http(base + "/_stats")))
+        with engine.begin() as c:  # every owner answers, so week 2 holds only check-ins
+            c.execute(sa.update(CheckIn).values(answered_at=clock.now()))
+        clock.advance(timedelta(days=7))
     engine.dispose()
-    return wall, stats
+    return out
 
 
 async def run_bare(base: str, n: int, concurrency: int, with_open: bool) -> tuple[float, dict[str, int]]:
@@ -108,13 +122,15 @@ def main() -> None:
     try:
         assert fake.stdout is not None
         base = fake.stdout.readline().strip()
-        results: dict[str, list[float]] = {"pilotbot": [], "bare-post": [], "bare-open+post": []}
+        results: dict[str, list[float]] = {"pilotbot": [], "pilotbot-week2": [], "bare-post": [], "bare-open+post": []}
         for r in range(args.rounds):
-            for name in results:
-                if name == "pilotbot":
-                    wall, stats = asyncio.run(run_pilotbot(base, args.n, args.concurrency))
-                else:
-                    wall, stats = asyncio.run(run_bare(base, args.n, args.concurrency, name == "bare-open+post"))
+            runs: list[tuple[str, float, dict[str, int]]] = []
+            (w1, s1), (w2, s2) = asyncio.run(run_pilotbot(base, args.n, args.concurrency))
+            runs += [("pilotbot", w1, s1), ("pilotbot-week2", w2, s2)]
+            for name in ("bare-post", "bare-open+post"):
+                wall, stats = asyncio.run(run_bare(base, args.n, args.concurrency, name == "bare-open+post"))
+                runs.append((name, wall, stats))
+            for name, wall, stats in runs:
                 once = stats["delivered"] == stats["distinct"] == args.n and stats["max_per_channel"] == 1
                 results[name].append(wall)
                 print(
@@ -131,6 +147,7 @@ def main() -> None:
             )
         print(f"pilotbot / bare-post      = {med['pilotbot'] / med['bare-post']:.2f}x")
         print(f"pilotbot / bare-open+post = {med['pilotbot'] / med['bare-open+post']:.2f}x")
+        print(f"pilotbot-week2 / bare-post = {med['pilotbot-week2'] / med['bare-post']:.2f}x")
     finally:
         fake.terminate()
         fake.wait()

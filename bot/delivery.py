@@ -57,6 +57,7 @@ class CheckinJob:
     dest: Destination
     reply: Reply | None
     error: str | None = None
+    channel: str | None = None  # the owner's known DM channel, when a ThreadedNotifier can post to it
 
 
 class GroupCommit:
@@ -210,6 +211,9 @@ class Delivery:
             pilot_ids = {c.pilot_id for c in rows}
             pilots = list(s.exec(select(Pilot).where(col(Pilot.id).in_(pilot_ids))))
             reports = pilot_reports(s, pilots, now, grace_of(self.settings))
+            # Slack: post straight into the DM channel last week's check-in went to, instead of
+            # conversations.open + post for every owner after each restart (the IM id is stable).
+            channels = outbox.last_dm_channels(s, sorted({c.owner_ref for c in rows if c.owner_ref}))
             jobs = []
             for c in rows:
                 assert c.id is not None and c.owner_ref is not None
@@ -218,7 +222,8 @@ class Delivery:
                 try:
                     if report is None:
                         raise LookupError(f"pilot {c.pilot_id} is gone")
-                    jobs.append(CheckinJob(c.id, Destination(platform, user), checkin_reply_for(report, c.period)))
+                    reply = checkin_reply_for(report, c.period)
+                    jobs.append(CheckinJob(c.id, Destination(platform, user), reply, channel=channels.get(c.owner_ref)))
                 except Exception as exc:  # noqa: BLE001 — one bad row must not stop the batch
                     jobs.append(CheckinJob(c.id, Destination(platform, user), None, _error_text(exc)))
             return jobs
@@ -228,7 +233,11 @@ class Delivery:
             if job.reply is None:
                 raise RuntimeError(job.error or "no message")
             notifier = self.notifiers[job.dest.platform]
-            ref = await asyncio.wait_for(notifier.send_dm(job.dest, job.reply), self.send_timeout)
+            if job.channel and isinstance(notifier, ThreadedNotifier):
+                call = notifier.post(job.channel, job.reply)
+            else:
+                call = notifier.send_dm(job.dest, job.reply)
+            ref = await asyncio.wait_for(call, self.send_timeout)
         except Exception as exc:  # noqa: BLE001 — any failure leaves the row pending with backoff
             await self._failed(CheckIn, job.row_id, exc, stats)
             return

@@ -159,3 +159,26 @@ def mark_sent_many(session: Session, model: Any, refs: Sequence[tuple[int, dict[
     session.connection().execute(stmt, [{"row_id": i, "ref": ref} for i, ref in refs])
     session.commit()
     return len(refs)
+
+
+def last_dm_channels(session: Session, owner_refs: Sequence[str]) -> dict[str, str]:
+    """The DM channel each owner's newest sent check-in went to (`message_ref["channel"]`), if any."""
+    if not owner_refs:
+        return {}
+    ranked = (
+        sa.select(
+            col(CheckIn.owner_ref),
+            col(CheckIn.message_ref),
+            sa.func.row_number()
+            .over(partition_by=col(CheckIn.owner_ref), order_by=col(CheckIn.sent_at).desc())
+            .label("rn"),
+        )
+        .where(col(CheckIn.owner_ref).in_(owner_refs), col(CheckIn.sent_at).is_not(None))
+        .subquery()
+    )
+    out: dict[str, str] = {}
+    for ref, message_ref, _ in session.execute(sa.select(ranked).where(ranked.c.rn == 1)):
+        channel = (message_ref or {}).get("channel")
+        if channel:
+            out[str(ref)] = str(channel)
+    return out

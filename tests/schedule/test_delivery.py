@@ -14,7 +14,7 @@ from bot.core import Core
 from bot.delivery import Delivery
 from bot.duework import schedule
 from bot.ports import Actor
-from bot.replies import render_text
+from bot.replies import Reply, render_text
 from bot.services import CheckinServices
 from storage import outbox
 from storage.db import session_scope
@@ -215,3 +215,24 @@ def test_weekly_digest(core: Core, clock: FixedClock, settings: Settings) -> Non
     assert "Missed check-ins this week: 1 (p1 (2026-W47))" in text
     assert "Escalations this week: 1" in text
     assert "Without an owner: orphan" in text
+
+
+def test_next_weeks_checkin_reuses_the_known_dm_channel(core: Core, clock: FixedClock) -> None:
+    clock.set(MONDAY - timedelta(days=1))
+    _setup(core, channel=False)
+
+    class Threaded(RecordingNotifier):
+        posts: list[tuple[str, str | None, str]] = []
+
+        async def post(self, channel: str, reply: Reply, thread_ts: str | None = None) -> dict[str, str]:
+            self.posts.append((channel, thread_ts, reply.form.period if reply.form else ""))
+            return {"channel": channel, "ts": "t9"}
+
+    slack = Threaded("slack", clock)
+    clock.set(MONDAY)
+    asyncio.run(Delivery(core.engine, core.settings, clock, {"slack": slack}).tick())
+    CheckinServices(core.services).answer(UB, "p1", {})
+    assert [m.reply.form.period for m in slack.sent if m.reply.form] == ["2026-W48"]  # opened a DM
+    clock.set(MONDAY + timedelta(days=7))  # a fresh process next week: no in-memory DM cache
+    asyncio.run(Delivery(core.engine, core.settings, clock, {"slack": slack}).tick())
+    assert slack.posts == [("UB", None, "2026-W49")]  # posted straight into last week's DM channel
