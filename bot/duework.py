@@ -197,8 +197,8 @@ def _plan_followups(s: Session, settings: Settings, now: datetime, reminder: boo
     rows = []
     for c in s.exec(select(CheckIn).where(col(CheckIn.id).in_(won))):
         pilot = s.get(Pilot, c.pilot_id)
-        if pilot is None or c.owner_ref is None:
-            continue
+        if pilot is None or c.owner_ref is None or owner_ref(pilot) != c.owner_ref:
+            continue  # reassigned since: the new owner is the answer, nobody to nudge about this one
         platform, _, user = c.owner_ref.partition(":")
         owner_dm = f"{platform}:user:{user}"
         payload = {"period": c.period, "checkin_id": c.id, "owner_ref": c.owner_ref}
@@ -218,8 +218,7 @@ def _plan_followups(s: Session, settings: Settings, now: datetime, reminder: boo
             if pilot.escalation_channel_id:
                 targets.append(f"{pilot.escalation_platform}:channel:{pilot.escalation_channel_id}")
             targets.append(owner_dm)
-            same = owner_ref(pilot) == c.owner_ref
-            payload["owner_name"] = (pilot.owner_name if same else None) or user
+            payload["owner_name"] = pilot.owner_name or user
             rows.append(
                 _esc_row(
                     c.pilot_id, EscalationKind.checkin_missed, f"missed:{c.pilot_id}:{c.period}", targets, payload, now
@@ -284,6 +283,8 @@ def escalation_reply(s: Session, esc: Escalation, target: str, settings: Setting
     due_at = checkin.due_at if checkin else now
     if kind == EscalationKind.checkin_reminder.value:
         return reminder_reply(pilot.name, pilot.slug, period, due_at, pilot.checkin_tz)
+    if kind != EscalationKind.checkin_missed.value:
+        raise ValueError(f"no message for escalation kind {kind!r}")
     report = pilot_report(s, pilot, now, grace)
     if ":channel:" in target:
         return missed_channel_reply(

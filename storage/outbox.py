@@ -17,11 +17,15 @@ replicas therefore send in parallel, and a replica that dies mid-tick blocks not
 expire after the lease), whereas a tick-wide advisory lock would serialise all delivery on one
 process. SQLite has one writer at a time and ignores FOR UPDATE; step 2 alone decides there.
 
-The one window where a duplicate remains possible: the process dies (SIGKILL, power loss) after
-the platform accepted a message and before the `sent_at` UPDATE committed. That window is one
-HTTP response read plus one short commit (milliseconds), affects only the messages in flight at
-that instant (at most the send concurrency), and the duplicate is sent only after the lease
-expires. Chat platforms offer no idempotency key for chat.postMessage, so it cannot be closed here.
+The one window where a duplicate remains possible: the process dies (SIGKILL, power loss, the
+database unreachable) after the platform accepted a message and before its `sent_at` UPDATE
+committed. That window is the read of the HTTP response plus the group commit the mark joins
+(bot/delivery.py `GroupCommit`: at most the commit already running plus its own, milliseconds),
+it affects only the messages inside it at that instant (at most the send concurrency), and the
+duplicate goes out only after the lease expires. Chat.postMessage has no idempotency key, so it
+cannot be closed from our side. A clean shutdown (SIGTERM) lets claimed sends finish and be marked
+first (`Delivery.close`). Sends are cut off at 0.8 x lease, so a slow send is never re-claimed
+while it is still running.
 """
 
 from __future__ import annotations

@@ -236,3 +236,17 @@ def test_next_weeks_checkin_reuses_the_known_dm_channel(core: Core, clock: Fixed
     clock.set(MONDAY + timedelta(days=7))  # a fresh process next week: no in-memory DM cache
     asyncio.run(Delivery(core.engine, core.settings, clock, {"slack": slack}).tick())
     assert slack.posts == [("UB", None, "2026-W49")]  # posted straight into last week's DM channel
+
+
+def test_reassigned_owner_is_not_escalated_for_the_previous_owners_checkin(core: Core, clock: FixedClock) -> None:
+    clock.set(MONDAY - timedelta(days=1))
+    _setup(core)
+    delivery, slack = _delivery(core, clock)
+    clock.set(MONDAY)
+    asyncio.run(delivery.tick())
+    clock.set(MONDAY + timedelta(hours=30))
+    core.services.set_owner(UB, "p1", UserRef("UC", "Carl"))
+    clock.set(MONDAY + timedelta(hours=49))
+    asyncio.run(delivery.tick())
+    assert not [m for m in slack.sent if m.dest == "CE"]
+    assert [m.dest for m in slack.sent if m.reply.form] == ["UB"]  # Carl's first comes next Monday
