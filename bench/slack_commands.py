@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -355,6 +356,7 @@ async def main(args: argparse.Namespace) -> None:
         for proc in procs:
             proc.wait(10)
         await fake.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
     pb, bare = summary(rounds["pilotbot"]), summary(rounds["bare bolt"])
     print(

@@ -95,7 +95,10 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
             reply = dataclasses.replace(reply, lines=(*reply.lines, SHARE_TIP))
         # Ephemeral unless asked to share; a refused command is never broadcast.
         response_type = "in_channel" if share and reply.ok else "ephemeral"
-        await surface.responses.send(body["response_url"], response_type=response_type, **message(reply))
+        if body.get("response_url"):
+            await surface.responses.send(body["response_url"], response_type=response_type, **message(reply))
+        else:  # not sent by Slack for slash commands, but never lose the answer
+            await surface.notifier.post(await surface.notifier.dm_channel(body["user_id"]), reply)
 
     @app.action(re.compile(rf"^{ActionId.run_command.value}:"))
     async def command_button(ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -44,3 +44,11 @@ async def test_socket_mode_connects_on_start_and_answers_a_slash_command(fake: F
         assert "pilotbot commands" in answer["text"]
     assert fake.of("apps.connections.open")
     core.engine.dispose()
+
+
+async def test_an_empty_app_token_means_http_mode(fake: FakeSlack, sqlite_url: str) -> None:
+    settings = slack_settings(sqlite_url, fake.api_url).model_copy(update={"slack_app_token": SecretStr("")})
+    core = build_core(settings, FixedClock(), migrate=False)
+    app = build_web_app(core)
+    assert "/slack/events" in {r.resource.canonical for r in app.router.routes() if r.resource}
+    core.engine.dispose()
