@@ -19,7 +19,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.core import Core
 from bot.delivery import Delivery, TickStats
-from bot.ports import Notifier
+from bot.ports import Destination, Notifier
+from bot.replies import Reply
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,36 @@ def default_notifiers(app: web.Application, core: Core) -> dict[str, Notifier]:
     return out
 
 
+class SlackDeliveryCheck:
+    """After a crash, asks Slack whether a check-in DM already arrived (conversations.history of the
+    DM since the lapsed claim) before sending it again. Needs the `im:history` scope; without it
+    (or on any error) it answers "unknown" and the message is sent, as without this check."""
+
+    def __init__(self, notifier: Any) -> None:
+        self.notifier = notifier  # SlackNotifier: .client and .dm_channel(user_id)
+
+    async def find_sent(
+        self, dest: Destination, channel: str | None, reply: Reply, since: datetime
+    ) -> dict[str, str] | None:
+        if not reply.text:
+            return None
+        try:
+            channel = channel or await self.notifier.dm_channel(dest.id)
+            resp = await self.notifier.client.conversations_history(
+                channel=channel, oldest=f"{since.timestamp() - 60:.6f}", limit=200
+            )
+        except Exception as exc:  # noqa: BLE001 — unknown: send (a possible duplicate beats a lost message)
+            log.warning("slack: could not check the DM history of %s: %s", dest.id, exc)
+            return None
+        from adapters.slack.render import escape
+
+        headline = escape(reply.text)  # the check-in headline names the pilot and the period
+        for m in resp.get("messages") or []:
+            if m.get("bot_id") and headline in str(m.get("text", "")):
+                return {"channel": str(channel), "ts": str(m.get("ts"))}
+        return None
+
+
 async def _tick(delivery: Delivery) -> TickStats | None:
     try:
         return await delivery.tick()
@@ -59,6 +90,9 @@ def mount(app: web.Application, core: Core, notifiers: Mapping[str, Notifier] | 
     async def start(app: web.Application) -> None:
         if notifiers is None:  # resolved now: every surface has mounted by start-up
             delivery.notifiers = default_notifiers(app, core)
+            slack = delivery.notifiers.get("slack")
+            if slack is not None and hasattr(slack, "dm_channel") and hasattr(slack, "client"):
+                delivery.checks["slack"] = SlackDeliveryCheck(slack)
         chosen = delivery.notifiers
         # AsyncIOScheduler must start inside the running loop (PLATFORM-NOTES).
         scheduler = AsyncIOScheduler(timezone=UTC)

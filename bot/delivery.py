@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy.engine import Engine
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 class TickStats:
     planned: Planned = field(default_factory=Planned)
     sent: int = 0
+    recovered: int = 0  # found already delivered after a crash, so recorded instead of resent
     failed: int = 0
     undeliverable: int = 0
 
@@ -58,6 +59,16 @@ class CheckinJob:
     reply: Reply | None
     error: str | None = None
     channel: str | None = None  # the owner's known DM channel, when a ThreadedNotifier can post to it
+    lapsed_claim: datetime | None = None  # claimed before by a process that never finished: maybe sent
+
+
+class DeliveryCheck(Protocol):
+    """Optional, per platform: was this message already delivered (by a process that died before
+    recording it)? Closes the crash window for platforms that can be asked (Slack: the DM history)."""
+
+    async def find_sent(
+        self, dest: Destination, channel: str | None, reply: Reply, since: datetime
+    ) -> dict[str, str] | None: ...
 
 
 class GroupCommit:
@@ -122,11 +133,13 @@ class Delivery:
         notifiers: Mapping[str, Notifier],
         concurrency: int | None = None,
         batch: int | None = None,
+        checks: Mapping[str, DeliveryCheck] | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.clock = clock
         self.notifiers = dict(notifiers)
+        self.checks = dict(checks or {})
         self.concurrency = max(1, concurrency or settings.pilotbot_send_concurrency)
         self.batch = batch or max(50, self.concurrency * 4)
         self.lease = timedelta(seconds=settings.pilotbot_claim_lease_seconds)
@@ -204,9 +217,10 @@ class Delivery:
         """Claim a batch and build its DMs in one unit of work (a fixed number of statements)."""
         now = self.clock.now()
         with session_scope(self.engine) as s:
-            ids = outbox.claim_checkins(s, now, self.lease, sorted(self.notifiers), self.batch)
-            if not ids:
+            claimed = outbox.claim_checkins(s, now, self.lease, sorted(self.notifiers), self.batch)
+            if not claimed:
                 return []
+            ids = list(claimed)
             rows = list(s.exec(select(CheckIn).where(col(CheckIn.id).in_(ids))))
             pilot_ids = {c.pilot_id for c in rows}
             pilots = list(s.exec(select(Pilot).where(col(Pilot.id).in_(pilot_ids))))
@@ -223,7 +237,15 @@ class Delivery:
                     if report is None:
                         raise LookupError(f"pilot {c.pilot_id} is gone")
                     reply = checkin_reply_for(report, c.period)
-                    jobs.append(CheckinJob(c.id, Destination(platform, user), reply, channel=channels.get(c.owner_ref)))
+                    jobs.append(
+                        CheckinJob(
+                            c.id,
+                            Destination(platform, user),
+                            reply,
+                            channel=channels.get(c.owner_ref),
+                            lapsed_claim=claimed.get(c.id),
+                        )
+                    )
                 except Exception as exc:  # noqa: BLE001 — one bad row must not stop the batch
                     jobs.append(CheckinJob(c.id, Destination(platform, user), None, _error_text(exc)))
             return jobs
@@ -232,6 +254,16 @@ class Delivery:
         try:
             if job.reply is None:
                 raise RuntimeError(job.error or "no message")
+            check = self.checks.get(job.dest.platform)
+            if job.lapsed_claim is not None and check is not None:
+                found = await asyncio.wait_for(
+                    check.find_sent(job.dest, job.channel, job.reply, job.lapsed_claim), self.send_timeout
+                )
+                if found is not None:  # it did arrive before the crash: record it, do not send again
+                    log.info("check-in %s was already delivered before a crash; recorded, not resent", job.row_id)
+                    await self._marks.mark(job.row_id, dict(found))
+                    stats.recovered += 1
+                    return
             notifier = self.notifiers[job.dest.platform]
             if job.channel and isinstance(notifier, ThreadedNotifier):
                 call = notifier.post(job.channel, job.reply)

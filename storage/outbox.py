@@ -53,28 +53,29 @@ def _pending(model: Any, now: datetime, lease: timedelta) -> sa.ColumnElement[bo
 
 def _claim(
     session: Session, model: Any, where: sa.ColumnElement[bool], order: Any, now: datetime, limit: int
-) -> list[int]:
-    pick = sa.select(col(model.id)).where(where).order_by(order).limit(limit)
+) -> dict[int, datetime | None]:
+    """Claimed ids -> the claim they had before (not None: a claim that lapsed, e.g. a crash)."""
+    pick = sa.select(col(model.id), col(model.claimed_at)).where(where).order_by(order).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
-    ids = [r[0] for r in session.execute(pick)]
-    if not ids:
+    before = {r[0]: r[1] for r in session.execute(pick)}
+    if not before:
         session.commit()
-        return []
+        return {}
     won = session.execute(
-        sa.update(model).where(col(model.id).in_(ids), where).values(claimed_at=now).returning(col(model.id))
+        sa.update(model).where(col(model.id).in_(before), where).values(claimed_at=now).returning(col(model.id))
     )
-    out = sorted(r[0] for r in won)
+    out = {r[0]: before[r[0]] for r in won}
     session.commit()
-    return out
+    return dict(sorted(out.items()))
 
 
 def claim_checkins(
     session: Session, now: datetime, lease: timedelta, platforms: Sequence[str], limit: int
-) -> list[int]:
+) -> dict[int, datetime | None]:
     """Due, unanswered, unsent check-ins whose owner is on a platform we can send to."""
     if not platforms:
-        return []
+        return {}
     where = sa.and_(
         _pending(CheckIn, now, lease),
         col(CheckIn.answered_at).is_(None),
@@ -86,7 +87,7 @@ def claim_checkins(
 
 def claim_escalations(session: Session, now: datetime, lease: timedelta, limit: int) -> list[int]:
     where = _pending(Escalation, now, lease)
-    return _claim(session, Escalation, where, col(Escalation.id), now, limit)
+    return list(_claim(session, Escalation, where, col(Escalation.id), now, limit))
 
 
 def mark_sent(session: Session, model: Any, row_id: int, now: datetime, **values: Any) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import time
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +28,9 @@ class DeliveryFake(FakeSlack):
         self.texts: list[str] = []  # and its text
         self.faults = 0
         self.gate_after: int | None = None  # hold chat.postMessage calls once this many were accepted
+        self.hold_responses_after: int | None = None  # accept (record) further calls but never answer
+        self.history: dict[str, list[dict[str, str]]] = {}  # channel -> messages, for conversations.history
+        self.history_calls = 0
         self.held = 0
         self._open = asyncio.Event()
         self._open.set()
@@ -39,10 +43,17 @@ class DeliveryFake(FakeSlack):
         """The client of the held requests is gone: let them end without being delivered."""
         self._epoch += 1
         self.gate_after = None
+        self.hold_responses_after = None
         self._open.set()
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        if method == "conversations.history":
+            params = await self._params(request)
+            self.history_calls += 1
+            oldest = float(params.get("oldest") or 0)
+            found = [m for m in self.history.get(str(params.get("channel")), []) if float(m["ts"]) >= oldest]
+            return web.json_response({"ok": True, "messages": found[::-1], "has_more": False})
         if method != "chat.postMessage":
             if self.delay:
                 await asyncio.sleep(self.delay)
@@ -65,9 +76,18 @@ class DeliveryFake(FakeSlack):
                 )
             return web.json_response({"ok": False, "error": "fatal_error"}, status=500)
         answer: dict[str, Any] = self._answer(method, params)
-        self.delivered.append(str(params.get("channel")))
-        self.texts.append(str(params.get("text", "")))
+        answer["ts"] = f"{time.time():.6f}"
+        channel, text = str(params.get("channel")), str(params.get("text", ""))
+        self.delivered.append(channel)
+        self.texts.append(text)
+        self.history.setdefault(channel, []).append({"ts": answer["ts"], "text": text, "bot_id": "B0BOT"})
         self.calls.append(Call(method, {"channel": params.get("channel")}))
+        if self.hold_responses_after is not None and len(self.delivered) > self.hold_responses_after:
+            # Slack accepted it, but the answer never reaches the client (it dies first).
+            self.held += 1
+            self._open.clear()
+            await self._open.wait()
+            return web.json_response({"ok": False, "error": "fatal_error"}, status=500)
         return web.json_response(answer)
 
     def stats(self) -> dict[str, int]:

@@ -149,3 +149,34 @@ async def test_faults_429_and_500(sqlite_url: str, tmp_path: Path) -> None:
     assert fake.faults > 50
     _exactly_once(fake, users)
     engine.dispose()
+
+
+async def test_crash_inside_the_window_is_recovered_from_slack(
+    fake: DeliveryFake, sqlite_url: str, tmp_path: Path
+) -> None:
+    """SIGKILL while Slack has accepted messages whose answers never reached the process (the window
+    between "accepted" and "sent_at committed"): after the restart those rows' lapsed claims make
+    pilotbot look in the DM history first, find them, and record them instead of sending again."""
+    engine = make_engine(sqlite_url)
+    users = seed_due_pilots(engine, N)
+    fake.hold_responses_after = 300
+    first = await _serve(sqlite_url, fake.api_url, tmp_path)
+    try:
+        await _until(lambda: fake.held >= 8, 60, "accepted-but-unanswered messages")
+        await asyncio.sleep(0.2)  # let every in-flight send reach the fake
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    finally:
+        if first.returncode is None:
+            first.kill()
+    in_window = len(fake.delivered) - sent_count(engine)[0]
+    assert in_window >= 8  # accepted by Slack, not recorded in the database
+    fake.drop_held()
+    second = await _serve(sqlite_url, fake.api_url, tmp_path)
+    try:
+        await _until(lambda: sent_count(engine) == (N, N), 90, "all sent after restart")
+    finally:
+        await _stop(second)
+    assert fake.history_calls >= in_window
+    _exactly_once(fake, users)
+    engine.dispose()
