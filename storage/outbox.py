@@ -22,10 +22,15 @@ database unreachable) after the platform accepted a message and before its `sent
 committed. That window is the read of the HTTP response plus the group commit the mark joins
 (bot/delivery.py `GroupCommit`: at most the commit already running plus its own, milliseconds),
 it affects only the messages inside it at that instant (at most the send concurrency), and the
-duplicate goes out only after the lease expires. Chat.postMessage has no idempotency key, so it
-cannot be closed from our side. A clean shutdown (SIGTERM) lets claimed sends finish and be marked
-first (`Delivery.close`). Sends are cut off at 0.8 x lease, so a slow send is never re-claimed
-while it is still running.
+duplicate goes out only after the lease expires. Chat.postMessage has no idempotency key; for Slack
+check-ins the window is closed after the fact: a row whose claim lapsed is first looked up in the
+DM history (adapters/scheduling.py `SlackDeliveryCheck`, needs the `im:history` scope) and recorded
+instead of resent when it is there. It stays open for outbox rows (reminders, escalations, eval
+alerts, digests), Teams, Slack without `im:history`, and a send cut off by its timeout. Measured
+with random SIGKILLs (bench/crash_window.py, 1,000 DMs, concurrency 16, 50 ms latency): 3.8
+duplicates per kill without the history check, 0 with it. A clean shutdown (SIGTERM) lets claimed
+sends finish and be marked first (`Delivery.close`). Sends are cut off at 0.8 x lease, so a slow
+send is never re-claimed while it is still running.
 """
 
 from __future__ import annotations
