@@ -98,6 +98,16 @@ def manifest_slack(
 
 
 @app.command()
+def schedule() -> None:
+    """List what is due next for each pilot (check-ins, pending and undeliverable messages)."""
+    from bot.duework import schedule as schedule_reply
+    from bot.replies import render_text
+
+    core = _core()
+    typer.echo(render_text(schedule_reply(core.engine, core.settings, core.clock.now())))
+
+
+@app.command()
 def serve() -> None:
     """Run the server: Slack, Teams, REST API and the scheduler."""
     from adapters.server import run

@@ -11,6 +11,7 @@ from aiohttp import web
 
 import adapters.api
 import adapters.metrics
+import adapters.scheduling
 import adapters.slack
 import adapters.teams
 from bot.core import Core
@@ -39,7 +40,7 @@ def mount_surfaces(app: web.Application, core: Core) -> None:
     adapters.slack.mount(app, core)  # POST /slack/events, or Socket Mode with SLACK_APP_TOKEN
     adapters.teams.mount(app, core)  # POST /api/messages when Teams is configured
     adapters.api.mount(app, core)  # /api/v1 (bearer tokens)
-    # Scheduler: adapters.scheduling.mount(app, core) — issue 6
+    adapters.scheduling.mount(app, core)  # check-ins, reminders, escalations: after the notifiers
 
 
 def run(core: Core) -> None:

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     pilotbot_timezone: str = "UTC"
     pilotbot_checkin_grace_hours: float = 48.0
     pilotbot_digest_channel: str = ""
+    # Scheduled delivery (bot/duework.py, bot/delivery.py).
+    pilotbot_tick_seconds: float = 30.0
+    pilotbot_claim_lease_seconds: float = 300.0
+    pilotbot_send_concurrency: int = 16
 
     host: str = "0.0.0.0"
     port: int = 3000

@@ -17,7 +17,9 @@ from bot.gaps import (
     evaluate,
 )
 from storage import repo
+from storage.models import Pilot
 from storage.snapshot import Snapshot
+from storage.snapshot import load as load_snapshot
 
 
 @dataclass(frozen=True)
@@ -57,19 +59,69 @@ def report_from(snap: Snapshot, now: datetime, grace: timedelta) -> PilotReport:
         MetricFacts(m.key, m.unit, m.direction, m.baseline, m.baseline_at, m.latest, m.latest_at) for m in snap.metrics
     )
     policy = PolicyFacts(p.threshold, p.min_cases, p.drop_alert) if p.threshold is not None else None
+    return _report(p, metrics, policy, tuple(snap.evals), tuple(snap.path), snap.checkins, now, grace)
+
+
+def pilot_report(session: Session, pilot: Any, now: datetime, grace: timedelta) -> PilotReport:
+    """The report of a pilot already in hand, read inside the caller's session."""
+    snap = load_snapshot(session.connection(), pilot.slug, now)
+    assert snap is not None, f"pilot {pilot.slug} vanished"
+    return report_from(snap, now, grace)
+
+
+def pilot_reports(session: Session, pilots: list[Pilot], now: datetime, grace: timedelta) -> dict[int, PilotReport]:
+    """Reports for many pilots in a fixed number of statements (the scheduled check-in fan-out)."""
+    ids = [p.id for p in pilots if p.id is not None]
+    metric_rows = repo.metrics_with_latest_for(session, ids)
+    policies = repo.policies_for(session, ids)
+    evals = repo.latest_evals_for(session, ids, 2)
+    paths = repo.path_items_for(session, ids)
+    checkins = repo.recent_due_checkins_for(session, ids, now, 3)
+    out = {}
+    for p in pilots:
+        if p.id is None:
+            continue
+        metrics = tuple(
+            MetricFacts(
+                m.key,
+                m.unit,
+                m.direction,
+                m.baseline,
+                m.baseline_at,
+                latest.value if latest else None,
+                latest.measured_at if latest else None,
+            )
+            for m, latest in metric_rows[p.id]
+        )
+        pol = policies.get(p.id)
+        policy = PolicyFacts(pol.threshold, pol.min_cases, pol.drop_alert) if pol else None
+        out[p.id] = _report(p, metrics, policy, tuple(evals[p.id]), tuple(paths[p.id]), checkins[p.id], now, grace)
+    return out
+
+
+def _report(
+    pilot: Any,
+    metrics: tuple[MetricFacts, ...],
+    policy: PolicyFacts | None,
+    evals: tuple[Any, ...],
+    path: tuple[Any, ...],
+    checkins: list[Any],
+    now: datetime,
+    grace: timedelta,
+) -> PilotReport:
     facts = PilotFacts(
-        slug=p.slug,
-        name=p.name,
-        go_live=p.go_live,
-        has_owner=p.owner_id is not None,
+        slug=pilot.slug,
+        name=pilot.name,
+        go_live=pilot.go_live,
+        has_owner=pilot.owner_id is not None,
         baseline_dates=tuple(m.baseline_at for m in metrics),
         threshold=policy.threshold if policy else None,
         min_cases=policy.min_cases if policy else 100,
-        latest_eval=_eval_facts(snap.evals[0] if snap.evals else None),
-        path_states={i.item: i.state for i in snap.path},
-        due_checkins=_checkin_facts(snap.checkins),
+        latest_eval=_eval_facts(evals[0] if evals else None),
+        path_states={i.item: i.state for i in path},
+        due_checkins=_checkin_facts(checkins),
     )
-    return PilotReport(p, facts, evaluate(facts, now, grace), metrics, tuple(snap.evals), policy, tuple(snap.path))
+    return PilotReport(pilot, facts, evaluate(facts, now, grace), metrics, evals, policy, path)
 
 
 @dataclass(frozen=True)

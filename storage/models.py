@@ -71,6 +71,10 @@ class EscalationKind(StrEnum):
     eval_drop = "eval_drop"
     checkin_missed = "checkin_missed"
     no_owner = "no_owner"
+    # Outbox-only kinds (bot/duework.py): the reminder DM and the weekly digest ride the same
+    # claim/send/mark protocol as escalations.
+    checkin_reminder = "checkin_reminder"
+    digest = "digest"
 
 
 class Pilot(SQLModel, table=True):
@@ -175,8 +179,9 @@ class CheckIn(SQLModel, table=True):
     reminded_at: datetime | None = _ts()
     answered_at: datetime | None = _ts()
     escalated_at: datetime | None = _ts()
-    attempts: int = 0
+    attempts: int = Field(default=0, index=True)  # indexed: `status` looks up undeliverable rows
     last_error: str | None = Field(default=None, max_length=500)
+    next_attempt_at: datetime | None = _ts()  # backoff after a failed send
     message_ref: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
@@ -185,7 +190,8 @@ class Escalation(SQLModel, table=True):
     __tablename__ = "escalation"
 
     id: int | None = Field(default=None, primary_key=True)
-    pilot_id: int = Field(foreign_key="pilot.id", ondelete="CASCADE", index=True)
+    # None for portfolio-wide messages (the weekly digest).
+    pilot_id: int | None = Field(default=None, foreign_key="pilot.id", ondelete="CASCADE", index=True)
     kind: str = Field(max_length=32)
     dedupe_key: str = Field(max_length=200, unique=True)
     targets: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -193,8 +199,9 @@ class Escalation(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     claimed_at: datetime | None = _ts()
     sent_at: datetime | None = _ts(index=True)
-    attempts: int = 0
+    attempts: int = Field(default=0, index=True)  # indexed: `status` looks up undeliverable rows
     last_error: str | None = Field(default=None, max_length=500)
+    next_attempt_at: datetime | None = _ts()  # backoff after a failed send
 
 
 class AuditEvent(SQLModel, table=True):

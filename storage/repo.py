@@ -264,3 +264,86 @@ def save_conversation_ref(
     session.add(row)
     session.flush()
     return row
+
+
+# ---- batch reads for the scheduled fan-out: one statement per kind for a set of pilots ----
+
+
+def metrics_with_latest_for(
+    session: Session, pilot_ids: Sequence[int]
+) -> dict[int, list[tuple[Metric, Measurement | None]]]:
+    out: dict[int, list[tuple[Metric, Measurement | None]]] = {i: [] for i in pilot_ids}
+    if not pilot_ids:
+        return out
+    metrics = list(session.exec(select(Metric).where(col(Metric.pilot_id).in_(pilot_ids)).order_by(col(Metric.key))))
+    if not metrics:
+        return out
+    newest = (
+        select(col(Measurement.metric_id), sa.func.max(col(Measurement.measured_at)).label("at"))
+        .where(col(Measurement.metric_id).in_([m.id for m in metrics]))
+        .group_by(col(Measurement.metric_id))
+        .subquery()
+    )
+    rows = session.exec(
+        select(Measurement)
+        .join(
+            newest,
+            sa.and_(col(Measurement.metric_id) == newest.c.metric_id, col(Measurement.measured_at) == newest.c.at),
+        )
+        .order_by(col(Measurement.id))
+    ).all()
+    latest = {m.metric_id: m for m in rows}
+    for m in metrics:
+        out[m.pilot_id].append((m, latest.get(m.id or 0)))
+    return out
+
+
+def policies_for(session: Session, pilot_ids: Sequence[int]) -> dict[int, EvalPolicy]:
+    return {p.pilot_id: p for p in session.exec(select(EvalPolicy).where(col(EvalPolicy.pilot_id).in_(pilot_ids)))}
+
+
+def latest_evals_for(session: Session, pilot_ids: Sequence[int], n: int = 2) -> dict[int, list[EvalRun]]:
+    ranked = (
+        select(
+            col(EvalRun.id),
+            sa.func.row_number()
+            .over(partition_by=col(EvalRun.pilot_id), order_by=(col(EvalRun.run_at).desc(), col(EvalRun.id).desc()))
+            .label("rn"),
+        )
+        .where(col(EvalRun.pilot_id).in_(pilot_ids))
+        .subquery()
+    )
+    rows = session.exec(
+        select(EvalRun).join(ranked, col(EvalRun.id) == ranked.c.id).where(ranked.c.rn <= n).order_by(ranked.c.rn)
+    ).all()
+    out: dict[int, list[EvalRun]] = {i: [] for i in pilot_ids}
+    for r in rows:
+        out[r.pilot_id].append(r)
+    return out
+
+
+def path_items_for(session: Session, pilot_ids: Sequence[int]) -> dict[int, list[PathItem]]:
+    out: dict[int, list[PathItem]] = {i: [] for i in pilot_ids}
+    for r in session.exec(select(PathItem).where(col(PathItem.pilot_id).in_(pilot_ids))):
+        out[r.pilot_id].append(r)
+    return out
+
+
+def recent_due_checkins_for(
+    session: Session, pilot_ids: Sequence[int], now: datetime, n: int = 3
+) -> dict[int, list[CheckIn]]:
+    ranked = (
+        select(
+            col(CheckIn.id),
+            sa.func.row_number()
+            .over(partition_by=col(CheckIn.pilot_id), order_by=col(CheckIn.due_at).desc())
+            .label("rn"),
+        )
+        .where(col(CheckIn.due_at) <= now, col(CheckIn.pilot_id).in_(pilot_ids))
+        .subquery()
+    )
+    rows = session.exec(select(CheckIn).join(ranked, col(CheckIn.id) == ranked.c.id).where(ranked.c.rn <= n)).all()
+    out: dict[int, list[CheckIn]] = {i: [] for i in pilot_ids}
+    for row in rows:
+        out[row.pilot_id].append(row)
+    return out

@@ -9,7 +9,7 @@ EVENTS_PATH = "/slack/events"
 PLACEHOLDER_URL = "https://pilotbot.example.com"
 # Minimal bot scopes: the slash command, posting, opening DMs, resolving mentioned names,
 # and uploading the history chart.
-BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read", "files:write")
+BOT_SCOPES = ("commands", "chat:write", "im:write", "im:history", "users:read", "files:write")
 
 
 def build_manifest(url: str = PLACEHOLDER_URL, socket_mode: bool = False) -> dict[str, Any]:

@@ -310,8 +310,10 @@ async def test_history_reply_carries_the_chart(client: TestClient, connector: Fa
     await _pilot_owned_by_dana(core)
     for text in ("threshold support-drafts 90", "eval support-drafts 91 cases 120", "eval support-drafts 94 cases 120"):
         assert core.router.handle(text, DANA_ACTOR).ok, text
-    assert await post(client, p.personal(connector.url, "history support-drafts")) in (200, 201)
-    [call] = connector.sent()
+    act = p.personal(connector.url, "history support-drafts")
+    assert await post(client, act) in (200, 201)
+    # (the 4-point drop also sent Dana an eval alert through the scheduler: not the reply looked at here)
+    [call] = [c for c in connector.sent() if c.reply_to_id == act["id"]]
     kinds = [a["contentType"] for a in call.body["attachments"]]
     assert kinds == ["application/vnd.microsoft.card.adaptive", "image/png"]
     import base64

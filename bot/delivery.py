@@ -1,0 +1,371 @@
+"""Send what bot/duework.py planned, exactly once, through the platform Notifiers.
+
+One `tick()`: plan rows, then drain due check-ins and outbox rows with claim -> send -> mark
+(storage/outbox.py explains the protocol, why PostgreSQL uses SKIP LOCKED, and the one window
+where a duplicate remains possible). Database work runs in worker threads (sync sessions); sends
+run concurrently up to `concurrency`. A failed send releases its claim with backoff
+(`next_attempt_at`); after `outbox.MAX_ATTEMPTS` failures the row is undeliverable: logged, listed
+by `pilotbot schedule`, counted in the digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.duework import Planned, checkin_reply_for, escalation_reply, grace_of, plan
+from bot.ports import Destination, Notifier
+from bot.replies import Reply
+from bot.reports import pilot_reports
+from storage import outbox
+from storage.db import session_scope
+from storage.models import CheckIn, Escalation, EscalationKind, Pilot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TickStats:
+    planned: Planned = field(default_factory=Planned)
+    sent: int = 0
+    recovered: int = 0  # found already delivered after a crash, so recorded instead of resent
+    failed: int = 0
+    undeliverable: int = 0
+
+
+@runtime_checkable
+class ThreadedNotifier(Protocol):
+    """Optional: a notifier that can answer in a message's thread (Slack's `SlackNotifier.post`)."""
+
+    async def post(self, channel: str, reply: Reply, thread_ts: str | None = None) -> dict[str, str]: ...
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CheckinJob:
+    row_id: int
+    dest: Destination
+    reply: Reply | None
+    error: str | None = None
+    channel: str | None = None  # the owner's known DM channel, when a ThreadedNotifier can post to it
+    lapsed_claim: datetime | None = None  # claimed before by a process that never finished: maybe sent
+
+
+class DeliveryCheck(Protocol):
+    """Optional, per platform: was this message already delivered (by a process that died before
+    recording it)? Closes the crash window for platforms that can be asked (Slack: the DM history)."""
+
+    async def find_sent(
+        self, dest: Destination, channel: str | None, reply: Reply, since: datetime
+    ) -> dict[str, str] | None: ...
+
+
+class GroupCommit:
+    """Marks sent check-ins in as few transactions as possible: whatever finished while the last
+    commit ran goes into the next one. Each sender waits for its own commit, so the window between
+    "the platform accepted it" and "sent_at is durable" stays one short commit wide."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.pending: list[tuple[int, dict[str, Any], asyncio.Future[None]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def mark(self, row_id: int, ref: dict[str, Any]) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append((row_id, ref, fut))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._flush())
+        await fut
+
+    def _commit(self, refs: list[tuple[int, dict[str, Any]]]) -> None:
+        with session_scope(self.engine) as s:
+            outbox.mark_sent_many(s, CheckIn, refs, self.clock.now())
+
+    async def _flush(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            try:
+                await asyncio.to_thread(self._commit, [(i, ref) for i, ref, _ in batch])
+            except Exception as exc:  # noqa: BLE001
+                for *_, fut in batch:
+                    fut.set_exception(exc)
+            else:
+                for *_, fut in batch:
+                    fut.set_result(None)
+
+
+@dataclass(frozen=True)
+class Job:
+    target: str
+    dest: Destination
+    reply: Reply | None  # None: no notifier for this platform here
+    thread: tuple[str, str] | None = None  # (channel, ts) to answer in
+
+
+def parse_target(target: str) -> Destination:
+    """`slack:user:U1` / `teams:channel:19:abc@thread` -> Destination."""
+    platform, kind, ident = target.split(":", 2)
+    return Destination(platform=platform, id=ident, is_channel=kind == "channel")
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+class Delivery:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        clock: Clock,
+        notifiers: Mapping[str, Notifier],
+        concurrency: int | None = None,
+        batch: int | None = None,
+        checks: Mapping[str, DeliveryCheck] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock
+        self.notifiers = dict(notifiers)
+        self.checks = dict(checks or {})
+        self.concurrency = max(1, concurrency or settings.pilotbot_send_concurrency)
+        self.batch = batch or max(50, self.concurrency * 4)
+        self.lease = timedelta(seconds=settings.pilotbot_claim_lease_seconds)
+        # Every send is cut off well inside the lease, so no other replica can re-claim a row whose
+        # send is still running; a cut-off send counts as failed (it may still have arrived: the
+        # same narrow window as a crash, see storage/outbox.py).
+        self.send_timeout = self.lease.total_seconds() * 0.8
+        self._inflight: set[tuple[str, int]] = set()
+        self._lock = asyncio.Lock()
+        self._closing = False
+        self._marks = GroupCommit(engine, clock)
+
+    async def tick(self) -> TickStats:
+        """Plan, then deliver everything due now. Ticks of one process never overlap."""
+        async with self._lock:
+            stats = TickStats()
+            if self._closing:
+                return stats
+            stats.planned = await asyncio.to_thread(plan, self.engine, self.settings, self.clock.now())
+            await self._drain(self._claim_checkins, self._send_checkin, stats)
+            await self._drain(self._claim_escalations, self._send_escalation, stats)
+            if stats.sent or stats.failed:
+                log.info("tick: sent %d, failed %d, undeliverable %d", stats.sent, stats.failed, stats.undeliverable)
+            return stats
+
+    async def _drain(
+        self,
+        claim: Callable[[], list[T]],
+        send: Callable[[T, TickStats], Awaitable[None]],
+        stats: TickStats,
+    ) -> None:
+        # A producer claims batches while `concurrency` workers send: the pipeline never waits for
+        # a whole batch to finish. Rows that fail get a future next_attempt_at, so the loop ends.
+        queue: asyncio.Queue[T | None] = asyncio.Queue(maxsize=self.batch)
+
+        async def produce() -> None:
+            try:
+                while not self._closing:
+                    ids = await asyncio.to_thread(claim)
+                    if not ids:
+                        return
+                    for i in ids:
+                        await queue.put(i)
+            finally:
+                for _ in range(self.concurrency):
+                    await queue.put(None)
+
+        async def work() -> None:
+            while (item := await queue.get()) is not None:
+                key = (claim.__name__, item if isinstance(item, int) else getattr(item, "row_id", 0))
+                if key in self._inflight:
+                    continue  # our own send is still running (re-claimed only because the lease ran out)
+                self._inflight.add(key)
+                try:
+                    await send(item, stats)
+                finally:
+                    self._inflight.discard(key)
+
+        await asyncio.gather(produce(), *(work() for _ in range(self.concurrency)))
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Stop claiming; let the sends already claimed finish and be marked (a cancelled send
+        could have been accepted by the platform without being recorded)."""
+        self._closing = True
+        try:
+            await asyncio.wait_for(self._lock.acquire(), timeout)
+        except TimeoutError:
+            log.warning("delivery still busy after %ss at shutdown; unfinished claims retry after the lease", timeout)
+        else:
+            self._lock.release()
+
+    # ---- check-ins ----
+
+    def _claim_checkins(self) -> list[CheckinJob]:
+        """Claim a batch and build its DMs in one unit of work (a fixed number of statements)."""
+        now = self.clock.now()
+        with session_scope(self.engine) as s:
+            claimed = outbox.claim_checkins(s, now, self.lease, sorted(self.notifiers), self.batch)
+            if not claimed:
+                return []
+            ids = list(claimed)
+            rows = list(s.exec(select(CheckIn).where(col(CheckIn.id).in_(ids))))
+            pilot_ids = {c.pilot_id for c in rows}
+            pilots = list(s.exec(select(Pilot).where(col(Pilot.id).in_(pilot_ids))))
+            reports = pilot_reports(s, pilots, now, grace_of(self.settings))
+            # Slack: post straight into the DM channel last week's check-in went to, instead of
+            # conversations.open + post for every owner after each restart (the IM id is stable).
+            channels = outbox.last_dm_channels(s, sorted({c.owner_ref for c in rows if c.owner_ref}))
+            jobs = []
+            for c in rows:
+                assert c.id is not None and c.owner_ref is not None
+                platform, _, user = c.owner_ref.partition(":")
+                report = reports.get(c.pilot_id)
+                try:
+                    if report is None:
+                        raise LookupError(f"pilot {c.pilot_id} is gone")
+                    reply = checkin_reply_for(report, c.period)
+                    jobs.append(
+                        CheckinJob(
+                            c.id,
+                            Destination(platform, user),
+                            reply,
+                            channel=channels.get(c.owner_ref),
+                            lapsed_claim=claimed.get(c.id),
+                        )
+                    )
+                except Exception as exc:  # noqa: BLE001 — one bad row must not stop the batch
+                    jobs.append(CheckinJob(c.id, Destination(platform, user), None, _error_text(exc)))
+            return jobs
+
+    async def _send_checkin(self, job: CheckinJob, stats: TickStats) -> None:
+        try:
+            if job.reply is None:
+                raise RuntimeError(job.error or "no message")
+            check = self.checks.get(job.dest.platform)
+            if job.lapsed_claim is not None and check is not None:
+                found = await asyncio.wait_for(
+                    check.find_sent(job.dest, job.channel, job.reply, job.lapsed_claim), self.send_timeout
+                )
+                if found is not None:  # it did arrive before the crash: record it, do not send again
+                    log.info("check-in %s was already delivered before a crash; recorded, not resent", job.row_id)
+                    await self._marks.mark(job.row_id, dict(found))
+                    stats.recovered += 1
+                    return
+            notifier = self.notifiers[job.dest.platform]
+            if job.channel and isinstance(notifier, ThreadedNotifier):
+                call = notifier.post(job.channel, job.reply)
+            else:
+                call = notifier.send_dm(job.dest, job.reply)
+            ref = await asyncio.wait_for(call, self.send_timeout)
+        except Exception as exc:  # noqa: BLE001 — any failure leaves the row pending with backoff
+            await self._failed(CheckIn, job.row_id, exc, stats)
+            return
+        try:
+            await self._marks.mark(job.row_id, dict(ref or {}))
+        except Exception:  # the message went out but is not recorded: resent after the lease (logged)
+            log.exception("check-in %s was sent but could not be marked sent", job.row_id)
+            return
+        stats.sent += 1
+
+    # ---- escalations, reminders, notes, digests (the outbox) ----
+
+    def _claim_escalations(self) -> list[int]:
+        with session_scope(self.engine) as s:
+            return outbox.claim_escalations(s, self.clock.now(), self.lease, self.batch)
+
+    def _escalation_jobs(self, row_id: int) -> list[Job]:
+        with session_scope(self.engine) as s:
+            e = s.get(Escalation, row_id)
+            if e is None or e.sent_at is not None:
+                return []
+            done = dict(e.payload.get("delivered") or {})
+            thread = None
+            if e.kind == EscalationKind.checkin_reminder.value and e.payload.get("checkin_id"):
+                # SPEC §5: on Slack the reminder is a reply in the check-in's thread.
+                checkin = s.get(CheckIn, e.payload["checkin_id"])
+                ref = (checkin.message_ref if checkin else None) or {}
+                if ref.get("channel") and ref.get("ts"):
+                    thread = (str(ref["channel"]), str(ref["ts"]))
+            jobs: list[Job] = []
+            for target in e.targets:
+                if target in done:
+                    continue
+                dest = parse_target(target)
+                if dest.platform not in self.notifiers:
+                    jobs.append(Job(target, dest, None))  # recorded as skipped: no surface for it here
+                    continue
+                reply = escalation_reply(s, e, target, self.settings, self.clock.now())
+                jobs.append(Job(target, dest, reply, thread))
+            return jobs
+
+    async def _send_escalation(self, row_id: int, stats: TickStats) -> None:
+        # Each target is delivered and recorded on its own (payload["delivered"]), so a retry after
+        # a partial failure never repeats a target that already got the message.
+        try:
+            jobs = await asyncio.to_thread(self._escalation_jobs, row_id)
+            for job in jobs:
+                ref = await self._deliver(job)
+                await asyncio.to_thread(self._record_target, row_id, job.target, ref)
+        except Exception as exc:  # noqa: BLE001
+            await self._failed(Escalation, row_id, exc, stats)
+            return
+        await asyncio.to_thread(self._mark, Escalation, row_id, {})
+        stats.sent += 1
+
+    async def _deliver(self, job: Job) -> dict[str, Any]:
+        dest, reply = job.dest, job.reply
+        if reply is None:
+            return {"skipped": f"no {dest.platform} notifier"}
+        notifier = self.notifiers[dest.platform]
+        if job.thread and isinstance(notifier, ThreadedNotifier):
+            call = notifier.post(job.thread[0], reply, thread_ts=job.thread[1])
+        elif dest.is_channel:
+            call = notifier.send_channel(dest, reply)
+        else:
+            call = notifier.send_dm(dest, reply)
+        return dict(await asyncio.wait_for(call, self.send_timeout) or {})
+
+    def _record_target(self, row_id: int, target: str, ref: dict[str, Any]) -> None:
+        with session_scope(self.engine) as s:
+            e = s.get(Escalation, row_id)
+            if e is None:
+                return
+            payload = dict(e.payload)
+            payload["delivered"] = {**(payload.get("delivered") or {}), target: ref}
+            e.payload = payload  # a new object: JSON columns do not track in-place changes
+            s.add(e)
+            s.commit()
+
+    # ---- bookkeeping ----
+
+    def _mark(self, model: Any, row_id: int, values: dict[str, Any]) -> None:
+        with session_scope(self.engine) as s:
+            outbox.mark_sent(s, model, row_id, self.clock.now(), **values)
+
+    async def _failed(self, model: Any, row_id: int, exc: BaseException, stats: TickStats) -> None:
+        def record() -> int:
+            with session_scope(self.engine) as s:
+                return outbox.mark_failed(
+                    s, model, row_id, self.clock.now(), _error_text(exc), self.settings.pilotbot_tick_seconds
+                )
+
+        attempts = await asyncio.to_thread(record)
+        stats.failed += 1
+        if attempts >= outbox.MAX_ATTEMPTS:
+            stats.undeliverable += 1
+            log.error("%s %s undeliverable after %d attempts: %s", model.__tablename__, row_id, attempts, exc)
+        else:
+            log.warning("%s %s send failed (attempt %d): %s", model.__tablename__, row_id, attempts, exc)

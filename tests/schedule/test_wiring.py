@@ -1,0 +1,63 @@
+"""The APScheduler wiring inside an aiohttp app, and the `pilotbot schedule` operator command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+from adapters import scheduling
+from bot.clock import FixedClock
+from bot.commands import UserRef
+from bot.core import Core
+from bot.ports import Actor
+from tests.schedule.recording import RecordingNotifier
+
+UB = Actor("slack", "UB", "Berta")
+
+
+async def test_startup_tick_catches_up_in_the_running_loop(core: Core, clock: FixedClock) -> None:
+    clock.set(datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
+    core.services.new_pilot(UB, "p1", None)
+    core.services.set_owner(UB, "p1", UserRef("UB", "Berta"))
+    clock.set(datetime(2026, 11, 23, 15, 0, tzinfo=UTC))  # the server was down at Monday 09:00
+    slack = RecordingNotifier("slack", clock)
+    app = web.Application()
+    scheduling.mount(app, core, {"slack": slack})
+    runner = web.AppRunner(app)
+    await runner.setup()  # on_startup: the scheduler starts and runs one tick now
+    try:
+        scheduler = app[scheduling.SCHEDULER_KEY]
+        job = scheduler.get_job(scheduling.TICK_JOB)
+        assert job.trigger.interval == timedelta(seconds=core.settings.pilotbot_tick_seconds)
+        assert (job.coalesce, job.max_instances) == (True, 1) and job.misfire_grace_time >= 60
+        for _ in range(200):  # wait for the start-up tick (it runs at once; this is not a schedule)
+            if slack.sent:
+                break
+            await asyncio.sleep(0.02)
+        assert [(m.dest, m.reply.form.period) for m in slack.sent if m.reply.form] == [("UB", "2026-W48")]
+    finally:
+        await runner.cleanup()
+    assert not scheduler.running
+
+
+def test_schedule_command_lists_whats_next(core: Core, clock: FixedClock, tmp_path: Path) -> None:
+    clock.set(datetime.now(UTC) - timedelta(days=1))
+    core.services.new_pilot(UB, "owned", None)
+    core.services.set_owner(UB, "owned", UserRef("UB", "Berta"))
+    core.services.set_cadence(UB, "owned", 2, "14:30", "Europe/Berlin")
+    core.services.new_pilot(UB, "orphan", None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PILOTBOT_", "DATABASE"))}
+    env["DATABASE_URL"] = core.settings.database_url
+    out = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "schedule"], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "owned: @Berta, Wednesday 14:30 Europe/Berlin — next Wed " in out.stdout
+    assert " local (" in out.stdout and "UTC)" in out.stdout
+    assert "orphan: no owner, Monday 09:00 UTC — next none (no owner)" in out.stdout
