@@ -42,6 +42,9 @@ class TickStats:
     undeliverable: int = 0
 
 
+PUSH_PLATFORMS = frozenset({"slack", "teams"})
+
+
 @runtime_checkable
 class ThreadedNotifier(Protocol):
     """Optional: a notifier that can answer in a message's thread (Slack's `SlackNotifier.post`)."""
@@ -305,7 +308,11 @@ class Delivery:
                     continue
                 dest = parse_target(target)
                 if dest.platform not in self.notifiers:
-                    jobs.append(Job(target, dest, None))  # recorded as skipped: no surface for it here
+                    if dest.platform in PUSH_PLATFORMS:
+                        # Slack/Teams not configured in this process: keep it pending (backoff, then
+                        # undeliverable and visible in `status`) rather than dropping it.
+                        raise RuntimeError(f"no {dest.platform} notifier configured for {target}")
+                    jobs.append(Job(target, dest, None))  # the console has no push channel: skipped
                     continue
                 reply = escalation_reply(s, e, target, self.settings, self.clock.now())
                 jobs.append(Job(target, dest, reply, thread))

@@ -250,3 +250,20 @@ def test_reassigned_owner_is_not_escalated_for_the_previous_owners_checkin(core:
     asyncio.run(delivery.tick())
     assert not [m for m in slack.sent if m.dest == "CE"]
     assert [m.dest for m in slack.sent if m.reply.form] == ["UB"]  # Carl's first comes next Monday
+
+
+def test_an_alert_for_an_unconfigured_platform_stays_pending(core: Core, clock: FixedClock) -> None:
+    """A Slack target in a process without Slack is kept (backoff, then undeliverable), never dropped."""
+    from bot.delivery import Delivery
+    from storage.models import Escalation
+
+    _setup(core)
+    core.services.set_threshold(UB, "p1", 95, 100, None)
+    core.services.record_eval(UB, "p1", 96.0, 150, None)
+    core.services.record_eval(UB, "p1", 91.3, 150, None)
+    delivery = Delivery(core.engine, core.settings, clock, {})  # no notifiers at all
+    asyncio.run(delivery.tick())
+    with session_scope(core.engine) as s:
+        row = s.exec(select(Escalation).where(Escalation.kind == "eval_below_bar")).one()
+        assert row.sent_at is None and row.attempts == 1
+        assert "no slack notifier configured" in (row.last_error or "")
