@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.cadence import latest_due, next_due, period_of
+from bot.checkins import CheckinServices
 from bot.clock import FixedClock
 from bot.core import Core
 from bot.forms import FormErrors
 from bot.ports import Actor
-from bot.services import CheckinServices
 from bot.views import CHECKIN_OPEN, checkin_prompt
 from storage import repo
 from storage.db import session_scope

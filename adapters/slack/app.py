@@ -34,6 +34,7 @@ from adapters.slack.render import (
     modal_values,
 )
 from bot.charts import CHART_FILENAME, attach_chart
+from bot.checkins import CheckinServices
 from bot.core import Core
 from bot.errors import UserError
 from bot.forms import FormErrors
@@ -41,7 +42,6 @@ from bot.home import home_replies
 from bot.ports import Actor
 from bot.replies import Reply
 from bot.router import outcome_reply
-from bot.services import CheckinServices
 from bot.views import CHECKIN_OPEN, INTERNAL_ERROR, error_reply
 
 log = logging.getLogger(__name__)

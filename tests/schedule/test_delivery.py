@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, select
 
+from bot.checkins import CheckinServices
 from bot.clock import FixedClock
 from bot.commands import ChannelRef, UserRef
 from bot.config import Settings
@@ -15,7 +16,6 @@ from bot.delivery import Delivery
 from bot.duework import schedule
 from bot.ports import Actor
 from bot.replies import Reply, render_text
-from bot.services import CheckinServices
 from storage import outbox
 from storage.db import session_scope
 from storage.models import CheckIn, Escalation

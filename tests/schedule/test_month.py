@@ -7,13 +7,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.checkins import CheckinServices
 from bot.clock import FixedClock
 from bot.commands import ChannelRef, UserRef
 from bot.core import Core
 from bot.delivery import Delivery
 from bot.gaps import Gap, GapState
 from bot.ports import Actor
-from bot.services import CheckinServices
 from tests.schedule.recording import RecordingNotifier
 
 BERTA = Actor("slack", "UB", "Berta")  # Europe/Berlin, never answers

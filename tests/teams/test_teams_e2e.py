@@ -11,10 +11,10 @@ from sqlmodel import select
 from adapters.server import build_web_app
 from adapters.teams.app import TEAMS_NOTIFIER
 from adapters.teams.notifier import TeamsNotifier
+from bot.checkins import CheckinServices
 from bot.conversations import NoConversationReference
 from bot.core import Core, build_core
 from bot.ports import Actor, Destination
-from bot.services import CheckinServices
 from bot.views import checkin_prompt, error_reply
 from storage.db import session_scope
 from storage.models import ConversationRef, Measurement, Pilot
