@@ -40,7 +40,7 @@ from bot.nudges import (
 )
 from bot.replies import Reply
 from bot.reports import PilotReport, pilot_report, portfolio
-from bot.views import checkin_prompt, weekday_name
+from bot.views import checkin_prompt, undeliverable_line, weekday_name
 from storage import outbox
 from storage.db import session_scope
 from storage.models import CheckIn, Escalation, EscalationKind, Pilot, Stage
@@ -328,29 +328,17 @@ def digest_for(s: Session, settings: Settings, now: datetime, period: str) -> Re
 # ---- for operators: `status` and `pilotbot schedule` ----
 
 
-def delivery_warning(engine: Engine, slug: str | None = None) -> str | None:
-    """One line for `status` when scheduled messages failed for good (SPEC §5: visible in status)."""
+def delivery_warning(engine: Engine) -> str | None:
+    """One line for the portfolio `status` when scheduled messages failed for good (SPEC §5)."""
     with session_scope(engine) as s:
         bad_c, bad_e = outbox.undeliverable(s)
-        if slug is not None:
-            pilot = s.exec(select(Pilot).where(col(Pilot.slug) == slug)).first()
-            pid = pilot.id if pilot else None
-            bad_c = [c for c in bad_c if c.pilot_id == pid]
-            bad_e = [e for e in bad_e if e.pilot_id == pid]
-        rows: list[CheckIn | Escalation] = [*bad_c, *bad_e]
-        if not rows:
-            return None
-        last = rows[-1].last_error or "unknown error"
-        return (
-            f"⚠️ {len(rows)} scheduled message(s) undeliverable after {outbox.MAX_ATTEMPTS} attempts "
-            f"(last error: {last[:120]}); `pilotbot schedule` lists them."
-        )
+        return undeliverable_line([c.last_error for c in bad_c] + [e.last_error for e in bad_e])
 
 
-def with_delivery_warning(reply: Reply, engine: Engine, slug: str | None = None) -> Reply:
+def with_delivery_warning(reply: Reply, engine: Engine) -> Reply:
     from dataclasses import replace
 
-    line = delivery_warning(engine, slug)
+    line = delivery_warning(engine)
     return replace(reply, lines=(*reply.lines, line)) if line else reply
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +39,7 @@ class PilotReport:
     evals: tuple[Any, ...]  # newest first, at most two
     policy: PolicyFacts | None
     path: tuple[Any, ...]
+    undeliverable: tuple[str | None, ...] = ()  # last errors of scheduled messages given up on
 
 
 def _eval_facts(run: Any) -> EvalFacts | None:
@@ -53,13 +54,14 @@ def _checkin_facts(rows: list[Any]) -> tuple[CheckInFacts, ...]:
 
 
 def report_from(snap: Snapshot, now: datetime, grace: timedelta) -> PilotReport:
-    """One pilot's full report from its snapshot (five statements, whatever its history length)."""
+    """One pilot's full report from its snapshot (six statements, whatever its history length)."""
     p = snap.pilot
     metrics = tuple(
         MetricFacts(m.key, m.unit, m.direction, m.baseline, m.baseline_at, m.latest, m.latest_at) for m in snap.metrics
     )
     policy = PolicyFacts(p.threshold, p.min_cases, p.drop_alert) if p.threshold is not None else None
-    return _report(p, metrics, policy, tuple(snap.evals), tuple(snap.path), snap.checkins, now, grace)
+    report = _report(p, metrics, policy, tuple(snap.evals), tuple(snap.path), snap.checkins, now, grace)
+    return replace(report, undeliverable=tuple(snap.undeliverable))
 
 
 def pilot_report(session: Session, pilot: Any, now: datetime, grace: timedelta) -> PilotReport:

@@ -60,11 +60,11 @@ class Router:
         if isinstance(cmd, c.Help):
             return help_reply()
         if isinstance(cmd, c.Status):
-            from bot.duework import with_delivery_warning  # undeliverable scheduled messages show here
-
             if cmd.slug is None:
+                from bot.duework import with_delivery_warning  # undeliverable scheduled messages show here
+
                 return with_delivery_warning(portfolio_reply(s.portfolio()), s.engine)
-            return with_delivery_warning(status_reply(s.pilot_report(cmd.slug)), s.engine, cmd.slug)
+            return status_reply(s.pilot_report(cmd.slug))
         if isinstance(cmd, c.History):
             return self.history(cmd.slug)
         if isinstance(cmd, c.Audit):

@@ -28,6 +28,7 @@ from bot.replies import (
     Tone,
 )
 from bot.reports import PilotReport, PortfolioEntry
+from storage.outbox import MAX_ATTEMPTS
 
 PORTFOLIO_PAGE = 25
 INTERNAL_ERROR = "Something went wrong on our side; nothing was changed. Please try again."
@@ -127,10 +128,23 @@ def gap_card(report: PilotReport) -> GapCard:
     )
 
 
+def undeliverable_line(last_errors: Sequence[str | None]) -> str | None:
+    """Scheduled messages given up on (SPEC §5: visible in `status`), or None when there are none."""
+    if not last_errors:
+        return None
+    last = last_errors[-1] or "unknown error"
+    return (
+        f"⚠️ {len(last_errors)} scheduled message(s) undeliverable after {MAX_ATTEMPTS} attempts "
+        f"(last error: {last[:120]}); `pilotbot schedule` lists them."
+    )
+
+
 def status_reply(report: PilotReport) -> Reply:
     slug = report.pilot.slug
+    warning = undeliverable_line(report.undeliverable)
     return Reply(
         card=gap_card(report),
+        lines=(warning,) if warning else (),
         tone=Tone.success if report.gaps.ready else Tone.info,
         actions=(
             Action("History", command=f"history {slug}"),

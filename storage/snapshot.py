@@ -2,7 +2,7 @@
 
 `status <slug>` is the hottest path of every surface. The ORM spends most of a call building
 queries and identity-mapping objects; these statements are built once at import, return plain
-rows (attribute access by column name, like the models), and are five whatever the history length.
+rows (attribute access by column name, like the models), and are six whatever the history length.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from sqlalchemy.engine import Connection, Row
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables)
+from storage.outbox import MAX_ATTEMPTS
 
 _t = SQLModel.metadata.tables
 pilot_t, metric_t, measurement_t = _t["pilot"], _t["metric"], _t["measurement"]
 policy_t, eval_t, path_t, checkin_t = _t["eval_policy"], _t["eval_run"], _t["path_item"], _t["check_in"]
+escalation_t = _t["escalation"]
 
 _pilot_q = (
     sa.select(pilot_t, policy_t.c.threshold, policy_t.c.min_cases, policy_t.c.drop_alert)
@@ -65,6 +67,16 @@ _checkins_q = (
     .limit(3)
 )
 
+# Scheduled messages that failed for good (SPEC §5: visible in `status`); normally none.
+_undeliverable_q = sa.union_all(
+    *(
+        sa.select(t.c.last_error).where(
+            t.c.pilot_id == sa.bindparam("pid"), t.c.sent_at.is_(None), t.c.attempts >= MAX_ATTEMPTS
+        )
+        for t in (checkin_t, escalation_t)
+    )
+)
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -73,6 +85,7 @@ class Snapshot:
     evals: list[Row[Any]]  # newest first, at most two
     path: list[Row[Any]]
     checkins: list[Row[Any]]  # due at or before now, newest first, at most three
+    undeliverable: list[str | None]  # last errors of messages given up on
 
 
 def load(conn: Connection, slug: str, now: datetime) -> Snapshot | None:
@@ -86,4 +99,5 @@ def load(conn: Connection, slug: str, now: datetime) -> Snapshot | None:
         evals=list(conn.execute(_evals_q, pid)),
         path=list(conn.execute(_path_q, pid)),
         checkins=list(conn.execute(_checkins_q, {**pid, "now": now})),
+        undeliverable=list(conn.execute(_undeliverable_q, pid).scalars()),
     )
