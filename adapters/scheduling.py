@@ -83,6 +83,9 @@ async def _tick(delivery: Delivery) -> TickStats | None:
 
 def mount(app: web.Application, core: Core, notifiers: Mapping[str, Notifier] | None = None) -> None:
     """Start the scheduler in the server's running loop on start-up; stop it on cleanup."""
+    if not core.settings.pilotbot_scheduler:
+        log.info("scheduler: off in this process (PILOTBOT_SCHEDULER=false)")
+        return
     delivery = Delivery(core.engine, core.settings, core.clock, dict(notifiers or {}))
     app[DELIVERY_KEY] = delivery
     seconds = core.settings.pilotbot_tick_seconds

@@ -236,6 +236,9 @@ async def main(args: argparse.Namespace) -> None:
     env = {
         "DATABASE_URL": db_url, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": fake.api_url, "HOST": "127.0.0.1", "PORT": str(pb_port), "SLACK_APP_TOKEN": "",
+        # The command path alone: the portfolio's 10,000 owners are due a check-in this week, and
+        # that fan-out has its own bench (bench/fanout.py).
+        "PILOTBOT_SCHEDULER": "false",
     }  # fmt: skip
     exe = str(Path(sys.executable).with_name("pilotbot"))
     procs = [

@@ -61,3 +61,16 @@ def test_schedule_command_lists_whats_next(core: Core, clock: FixedClock, tmp_pa
     assert "owned: @Berta, Wednesday 14:30 Europe/Berlin — next Wed " in out.stdout
     assert " local (" in out.stdout and "UTC)" in out.stdout
     assert "orphan: no owner, Monday 09:00 UTC — next none (no owner)" in out.stdout
+
+
+async def test_scheduler_can_be_turned_off_for_a_chat_only_replica(core: Core, clock: FixedClock) -> None:
+    off = core.settings.model_copy(update={"pilotbot_scheduler": False})
+    chat_only = Core(off, core.engine, core.services, core.router, core.clock)
+    app = web.Application()
+    scheduling.mount(app, chat_only, {"slack": RecordingNotifier("slack", clock)})
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        assert scheduling.SCHEDULER_KEY not in app and scheduling.DELIVERY_KEY not in app
+    finally:
+        await runner.cleanup()
