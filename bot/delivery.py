@@ -22,7 +22,8 @@ from sqlmodel import col, select
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.duework import Planned, checkin_reply_for, escalation_reply, grace_of, plan
+from bot.conversations import NoConversationReference
+from bot.duework import Planned, checkin_reply_for, escalation_reply, grace_of, plan, plan_owner_unreachable
 from bot.ports import Destination, Notifier
 from bot.replies import Reply
 from bot.reports import pilot_reports
@@ -362,6 +363,11 @@ class Delivery:
         with session_scope(self.engine) as s:
             outbox.mark_sent(s, model, row_id, self.clock.now(), **values)
 
+    def _owner_unreachable(self, checkin_id: int, sentence: str) -> None:
+        with session_scope(self.engine) as s:
+            if not plan_owner_unreachable(s, checkin_id, sentence, self.clock.now()):
+                log.warning("check-in %s: %s (no escalation channel to tell)", checkin_id, sentence)
+
     async def _failed(self, model: Any, row_id: int, exc: BaseException, stats: TickStats) -> None:
         def record() -> int:
             with session_scope(self.engine) as s:
@@ -371,6 +377,9 @@ class Delivery:
 
         attempts = await asyncio.to_thread(record)
         stats.failed += 1
+        if model is CheckIn and isinstance(exc, NoConversationReference):
+            # SPEC §5 / Teams: the owner must install the app; the escalation channel is told once.
+            await asyncio.to_thread(self._owner_unreachable, row_id, exc.sentence)
         if attempts >= outbox.MAX_ATTEMPTS:
             stats.undeliverable += 1
             log.error("%s %s undeliverable after %d attempts: %s", model.__tablename__, row_id, attempts, exc)

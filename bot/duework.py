@@ -35,6 +35,7 @@ from bot.nudges import (
     missed_channel_reply,
     missed_owner_reply,
     no_owner_reply,
+    owner_unreachable_reply,
     reminder_reply,
     schedule_reply,
 )
@@ -151,6 +152,26 @@ def _plan_no_owner(s: Session, pilots: list[Pilot], now: datetime) -> int:
     keys = {r["dedupe_key"] for r in rows}
     have = set(s.exec(select(col(Escalation.dedupe_key)).where(col(Escalation.dedupe_key).in_(keys))))
     return outbox.insert_ignore(s, Escalation, [r for r in rows if r["dedupe_key"] not in have])
+
+
+def plan_owner_unreachable(s: Session, checkin_id: int, sentence: str, now: datetime) -> bool:
+    """The owner cannot be messaged (e.g. never installed the Teams app): tell the escalation
+    channel once per period. False when the pilot has no escalation channel (the log says it)."""
+    checkin = s.get(CheckIn, checkin_id)
+    pilot = s.get(Pilot, checkin.pilot_id) if checkin else None
+    if checkin is None or pilot is None or pilot.id is None or pilot.escalation_channel_id is None:
+        return False
+    row = _esc_row(
+        pilot.id,
+        EscalationKind.owner_unreachable,
+        f"unreachable:{pilot.id}:{checkin.period}",
+        [f"{pilot.escalation_platform}:channel:{pilot.escalation_channel_id}"],
+        {"period": checkin.period, "sentence": sentence},
+        now,
+    )
+    outbox.insert_ignore(s, Escalation, [row])
+    s.commit()
+    return True
 
 
 def _esc_row(
@@ -278,6 +299,8 @@ def escalation_reply(s: Session, esc: Escalation, target: str, settings: Setting
         return eval_alert_reply(pilot.slug, pay)
     if kind == EscalationKind.no_owner.value:
         return no_owner_reply(pilot.name, pilot.slug)
+    if kind == EscalationKind.owner_unreachable.value:
+        return owner_unreachable_reply(pilot.slug, str(pay.get("sentence", "")))
     checkin = s.get(CheckIn, pay.get("checkin_id")) if pay.get("checkin_id") else None
     period = str(pay.get("period", ""))
     due_at = checkin.due_at if checkin else now

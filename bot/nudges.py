@@ -70,6 +70,15 @@ def eval_alert_reply(slug: str, payload: dict[str, Any]) -> Reply:
     )
 
 
+def owner_unreachable_reply(slug: str, sentence: str) -> Reply:
+    """Told to the escalation channel when the owner's platform has no way to reach them yet."""
+    return Reply(
+        text=f"{sentence} Their weekly check-in for `{slug}` waits until then.",
+        tone=Tone.warning,
+        actions=(Action("Status", command=f"status {slug}"),),
+    )
+
+
 def no_owner_reply(name: str, slug: str) -> Reply:
     return Reply(
         text=f"{name} ({slug}) has no owner, so nobody gets its weekly check-in.",

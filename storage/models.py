@@ -71,6 +71,7 @@ class EscalationKind(StrEnum):
     eval_drop = "eval_drop"
     checkin_missed = "checkin_missed"
     no_owner = "no_owner"
+    owner_unreachable = "owner_unreachable"
     # Outbox-only kinds (bot/duework.py): the reminder DM and the weekly digest ride the same
     # claim/send/mark protocol as escalations.
     checkin_reminder = "checkin_reminder"

@@ -12,6 +12,7 @@ from adapters.server import build_web_app
 from adapters.teams.app import TEAMS_NOTIFIER
 from adapters.teams.notifier import TeamsNotifier
 from bot.checkins import CheckinServices
+from bot.clock import FixedClock
 from bot.conversations import NoConversationReference
 from bot.core import Core, build_core
 from bot.ports import Actor, Destination
@@ -322,3 +323,34 @@ async def test_history_reply_carries_the_chart(client: TestClient, connector: Fa
     png = base64.b64decode(uri.removeprefix("data:image/png;base64,"))
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(uri) < 100_000  # stays far below the Bot Framework message limits
+
+
+async def test_owner_without_the_app_is_reported_to_the_escalation_channel(
+    client: TestClient, connector: FakeConnector, teams_core: Core
+) -> None:
+    """The check-in cannot reach an owner who never installed the app: the channel is told, once."""
+    from datetime import timedelta
+
+    from bot.delivery import Delivery
+
+    await post(client, p.channel(connector.url, "<at>pilotbot</at> help", [p.BOT], sender=p.CAROL))
+    r = teams_core.router
+    for text in (
+        "new legal-intake Legal intake",
+        f"escalate legal-intake <#{p.CHANNEL}|General>",
+        "owner legal-intake <@aad-nobody|Nora>",
+    ):
+        assert r.handle(text, Actor("teams", "aad-admin", "Admin")).ok, text
+    connector.calls.clear()
+    clock = teams_core.clock
+    assert isinstance(clock, FixedClock)
+    clock.advance(timedelta(days=5))  # Monday 12:00: the first check-in (09:00) is due, grace not over
+    delivery = Delivery(teams_core.engine, teams_core.settings, clock, {"teams": notifier_of(client)})
+    await delivery.tick()  # the DM fails: no reference for Nora; the channel is told
+    await delivery.tick()  # the channel message goes out; no repeat of it
+    clock.advance(timedelta(minutes=5))
+    await delivery.tick()
+    posts = [c for c in connector.sent() if c.path == f"/v3/conversations/{p.CHANNEL}/activities"]
+    assert len(posts) == 1
+    assert "must install the pilotbot app" in posts[0].body["summary"]
+    assert "legal-intake" in str(posts[0].card)
