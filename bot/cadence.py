@@ -13,12 +13,6 @@ def period_of(due_at: datetime, tz: str) -> str:
     return f"{iso.year}-W{iso.week:02d}"
 
 
-def due_in_week(year: int, week: int, weekday: int, hhmm: str, tz: str) -> datetime:
-    hh, mm = (int(x) for x in hhmm.split(":"))
-    day = datetime.fromisocalendar(year, week, weekday + 1).date()
-    return _local_to_utc(day, time(hh, mm), ZoneInfo(tz))
-
-
 def _local_to_utc(day: object, at: time, zone: ZoneInfo) -> datetime:
     local = datetime.combine(day, at, tzinfo=zone)  # type: ignore[arg-type]
     # A wall time skipped by a spring-forward gap does not exist: move it past the gap.

@@ -271,13 +271,6 @@ def _plan_digest(s: Session, settings: Settings, now: datetime) -> int:
 # ---- what to say: rows -> neutral replies (read at send time, so the card is current) ----
 
 
-def checkin_reply(s: Session, checkin: CheckIn, now: datetime, grace: timedelta) -> Reply:
-    pilot = s.get(Pilot, checkin.pilot_id)
-    if pilot is None:
-        raise LookupError(f"pilot {checkin.pilot_id} is gone")
-    return checkin_reply_for(pilot_report(s, pilot, now, grace), checkin.period)
-
-
 def checkin_reply_for(report: PilotReport, period: str) -> Reply:
     """The weekly check-in DM (shared builder in bot/views.py) for one period."""
     p = report.pilot

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -255,7 +254,3 @@ def ready_line(ready: int, total: int) -> str:
     pct = _round_half_away(ready / total * 100) if total else 0
     noun = "pilot" if total == 1 else "pilots"
     return f"{ready} of {total} {noun} ready to ship ({pct}%)"
-
-
-def missed_count(checkins: Sequence[CheckInFacts], now: datetime, grace: timedelta) -> int:
-    return sum(1 for c in checkins if is_missed(c, now, grace))

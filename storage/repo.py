@@ -81,23 +81,8 @@ def latest_evals(session: Session, pilot_id: int, n: int = 2) -> list[EvalRun]:
     )
 
 
-def path_items(session: Session, pilot_id: int) -> list[PathItem]:
-    return list(session.exec(select(PathItem).where(col(PathItem.pilot_id) == pilot_id)))
-
-
 def path_item(session: Session, pilot_id: int, item: str) -> PathItem | None:
     return session.exec(select(PathItem).where(col(PathItem.pilot_id) == pilot_id, col(PathItem.item) == item)).first()
-
-
-def recent_due_checkins(session: Session, pilot_id: int, now: datetime, n: int = 3) -> list[CheckIn]:
-    return list(
-        session.exec(
-            select(CheckIn)
-            .where(col(CheckIn.pilot_id) == pilot_id, col(CheckIn.due_at) <= now)
-            .order_by(col(CheckIn.due_at).desc())
-            .limit(n)
-        )
-    )
 
 
 def audit_events(session: Session, pilot_id: int, n: int = 20) -> list[AuditEvent]:
