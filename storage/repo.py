@@ -40,26 +40,7 @@ def close_slugs(session: Session, slug: str, limit: int = 3) -> list[str]:
 
 def metrics_with_latest(session: Session, pilot_id: int) -> list[tuple[Metric, Measurement | None]]:
     """Every metric of a pilot with its newest measurement, in two statements."""
-    metrics = list(session.exec(select(Metric).where(col(Metric.pilot_id) == pilot_id).order_by(col(Metric.key))))
-    if not metrics:
-        return []
-    ids = [m.id for m in metrics]
-    newest = (
-        select(col(Measurement.metric_id), sa.func.max(col(Measurement.measured_at)).label("at"))
-        .where(col(Measurement.metric_id).in_(ids))
-        .group_by(col(Measurement.metric_id))
-        .subquery()
-    )
-    rows = session.exec(
-        select(Measurement)
-        .join(
-            newest,
-            sa.and_(col(Measurement.metric_id) == newest.c.metric_id, col(Measurement.measured_at) == newest.c.at),
-        )
-        .order_by(col(Measurement.id))
-    ).all()
-    latest = {m.metric_id: m for m in rows}
-    return [(m, latest.get(m.id or 0)) for m in metrics]
+    return metrics_with_latest_for(session, [pilot_id])[pilot_id]
 
 
 def metric(session: Session, pilot_id: int, key: str) -> Metric | None:
