@@ -123,6 +123,13 @@ def sparkline(values: tuple[float, ...] | list[float]) -> str:
     return "".join(SPARK[min(7, int((v - lo) / span * 7 + 0.5))] for v in values)
 
 
+def series_summary(s: Series, points: int = 60) -> str:
+    """`▁▆█ latest 93.4% (bar 90%)`: the sparkline of the newest points and the last value."""
+    last = f"{s.values[-1]:g}{s.unit}" if s.values else "—"
+    ref = f" ({s.reference_label})" if s.reference_label else ""
+    return f"{sparkline(s.values[-points:])} latest {last}{ref}"
+
+
 def render_gap_card_text(card: GapCard) -> list[str]:
     verdict = "ready to ship" if card.ready else "not ready to ship"
     lines = [f"{card.name} ({card.slug}) — {card.stage}, {verdict}"]
@@ -171,10 +178,7 @@ def render_text(reply: Reply) -> str:
         out.extend(render_portfolio_text(reply.portfolio))
     if reply.card:
         out.extend(render_gap_card_text(reply.card))
-    for s in reply.series:
-        ref = f" ({s.reference_label})" if s.reference_label else ""
-        last = f"{s.values[-1]:g}{s.unit}" if s.values else "—"
-        out.append(f"  {s.label.ljust(16)} {sparkline(s.values)} latest {last}{ref}")
+    out.extend(f"  {s.label.ljust(16)} {series_summary(s)}" for s in reply.series)
     out.extend(reply.lines)
     commands = [a.command for a in reply.actions if a.command]
     if commands:

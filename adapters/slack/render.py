@@ -20,7 +20,7 @@ from bot.replies import (
     Reply,
     Tone,
     render_text,
-    sparkline,
+    series_summary,
 )
 
 Block = dict[str, Any]
@@ -216,11 +216,7 @@ def reply_blocks(reply: Reply, budget: int = MAX_MESSAGE_BLOCKS, block_id_prefix
     if reply.card:
         card_blocks(out, reply.card)
     if reply.series:
-        series = []
-        for s in reply.series:
-            last = f"{s.values[-1]:g}{s.unit}" if s.values else "—"
-            ref = f" ({escape(s.reference_label)})" if s.reference_label else ""
-            series.append(f"`{escape(clip(s.label, 40))}` {sparkline(s.values[-60:])} latest {escape(last)}{ref}")
+        series = [f"`{escape(clip(s.label, 40))}` {escape(series_summary(s))}" for s in reply.series]
         out.lines(series, "series", reserve=2)
     if reply.lines:
         out.lines([escape(line) for line in reply.lines], "lines", reserve=1)

@@ -13,7 +13,7 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment
 
 from adapters.teams.inbound import CHECKIN_SUBMIT, COMMAND_SUBMIT, FIELD_PREFIX
 from bot.forms import CheckinForm
-from bot.replies import STATE_MARK, STATE_WORD, Action, GapCard, Portfolio, Reply, Tone, render_text, sparkline
+from bot.replies import STATE_MARK, STATE_WORD, Action, GapCard, Portfolio, Reply, Tone, render_text, series_summary
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -164,10 +164,7 @@ def render_card(reply: Reply, form_values: dict[str, object] | None = None) -> d
         body.extend(portfolio_body(reply.portfolio))
     if reply.card:
         body.extend(gap_card_body(reply.card))
-    for s in reply.series:
-        ref = f" ({s.reference_label})" if s.reference_label else ""
-        last = f"{s.values[-1]:g}{s.unit}" if s.values else "—"
-        body.append(_text(f"**{s.label}** {sparkline(s.values)} latest {last}{ref}"))
+    body.extend(_text(f"**{s.label}** {series_summary(s)}") for s in reply.series)
     lines = list(reply.lines)
     if len(lines) > MAX_LINES:
         lines = lines[:MAX_LINES] + [f"… {len(reply.lines) - MAX_LINES} more"]
