@@ -222,8 +222,11 @@ def eval_import(
         raise typer.Exit(2)
     try:
         text = Path(file).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        typer.echo(f"Cannot read `{file}`: {e.__class__.__name__}.", err=True)
+    except OSError as e:
+        typer.echo(f"Cannot read `{file}`: {(e.strerror or str(e)).lower()}.", err=True)
+        raise typer.Exit(2) from None
+    except UnicodeDecodeError:
+        typer.echo(f"Cannot read `{file}`: it is not UTF-8 text; save it as UTF-8 JSONL or CSV.", err=True)
         raise typer.Exit(2) from None
     core = _core()
     try:
