@@ -24,12 +24,14 @@ class UserRef:
 
     id: str
     name: str | None = None
+    bare: bool = False  # typed as plain `@name`: an id only on the console
 
 
 @dataclass(frozen=True)
 class ChannelRef:
     id: str
     name: str | None = None
+    bare: bool = False  # typed as plain `#name`: an id only on the console
 
 
 @dataclass(frozen=True)
@@ -333,7 +335,7 @@ def parse_user(token: str | None, cmd: str) -> UserRef:
         return UserRef(m.group(1), m.group(2) or None)
     m = _BARE_NAME_RE.match(token)
     if m and token.startswith("@"):
-        return UserRef(m.group(1), m.group(1))
+        return UserRef(m.group(1), m.group(1), bare=True)
     raise _usage_error(cmd, f"`{token[:60]}` is not a user mention")
 
 
@@ -345,7 +347,7 @@ def parse_channel(token: str | None, cmd: str) -> ChannelRef:
         return ChannelRef(m.group(1), m.group(2) or None)
     m = _BARE_NAME_RE.match(token)
     if m and token.startswith("#"):
-        return ChannelRef(m.group(1), m.group(1))
+        return ChannelRef(m.group(1), m.group(1), bare=True)
     raise _usage_error(cmd, f"`{token[:60]}` is not a channel mention")
 
 

@@ -21,7 +21,8 @@ def eval_alerts(
         return []
     below_now = run.score < policy.threshold
     was_ok = previous is None or previous.score >= policy.threshold
-    dropped = previous is not None and previous.score - run.score >= policy.drop_alert
+    # Rounded: 65.1 - 63.1 is 1.9999999999999929 in floating point, yet a 2-point drop.
+    dropped = previous is not None and round(previous.score - run.score, 6) >= policy.drop_alert
     if below_now and was_ok:
         kind = EscalationKind.eval_below_bar
     elif dropped:

@@ -119,7 +119,7 @@ def parse_checkin_answer(form: CheckinForm, raw: dict[str, object]) -> CheckinAn
             continue
         if f.key == EVAL_FIELD:
             if 0 < value < 1 and "%" not in text:
-                value = value * 100
+                value = round(value * 100, 6)
             if not 0 <= value <= 100:
                 errors[f.key] = "The eval score is a percentage between 0 and 100."
                 continue

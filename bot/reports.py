@@ -48,8 +48,12 @@ def _eval_facts(run: Any) -> EvalFacts | None:
     return EvalFacts(run.score, run.cases, run.run_at, run.version)
 
 
-def _checkin_facts(rows: list[Any]) -> tuple[CheckInFacts, ...]:
-    rows = sorted(rows, key=lambda c: c.due_at, reverse=True)
+def _checkin_facts(rows: list[Any], owner_since: datetime | None) -> tuple[CheckInFacts, ...]:
+    # Check-ins due before the current owner took over are not theirs: reassigning an orphaned
+    # pilot (what its card advises) closes the owner gap until the new owner misses one.
+    rows = sorted(
+        (c for c in rows if owner_since is None or c.due_at >= owner_since), key=lambda c: c.due_at, reverse=True
+    )
     return tuple(CheckInFacts(c.due_at, c.answered_at) for c in rows)
 
 
@@ -121,7 +125,7 @@ def _report(
         min_cases=policy.min_cases if policy else 100,
         latest_eval=_eval_facts(evals[0] if evals else None),
         path_states={i.item: i.state for i in path},
-        due_checkins=_checkin_facts(checkins),
+        due_checkins=_checkin_facts(checkins, pilot.owner_since),
     )
     return PilotReport(pilot, facts, evaluate(facts, now, grace), metrics, evals, policy, path)
 
@@ -154,7 +158,7 @@ def portfolio(session: Session, now: datetime, grace: timedelta) -> list[Portfol
             min_cases=pol[1] if pol else 100,
             latest_eval=_eval_facts(latest.get(p.id)),
             path_states=paths.get(p.id, {}),
-            due_checkins=_checkin_facts(checkins.get(p.id, [])),
+            due_checkins=_checkin_facts(checkins.get(p.id, []), p.owner_since),
         )
         out.append(PortfolioEntry(p, evaluate(facts, now, grace)))
     return out

@@ -71,6 +71,8 @@ class Router:
             return self.audit(cmd.slug)
         if isinstance(cmd, c.New):
             return outcome_reply(s.new_pilot(actor, cmd.slug, cmd.name))
+        if isinstance(cmd, c.SetOwner | c.Escalate):
+            _require_resolved_mention(cmd, actor)
         if isinstance(cmd, c.SetOwner):
             name = resolve_name(cmd.user.id) if resolve_name else None
             return outcome_reply(s.set_owner(actor, cmd.slug, cmd.user, name))
@@ -130,6 +132,23 @@ class Router:
         if not lines:
             lines.append("No changes recorded yet.")
         return Reply(text=f"Last {len(events)} changes to `{pilot.slug}`, newest first:", lines=tuple(lines))
+
+
+def _require_resolved_mention(cmd: c.SetOwner | c.Escalate, actor: Actor) -> None:
+    """On Slack and Teams a real mention arrives as an id; plain `@bob` text is a typo or an
+    unresolved name, and storing it would make an owner nobody can act as."""
+    ref = cmd.user if isinstance(cmd, c.SetOwner) else cmd.channel
+    if not ref.bare or actor.platform == "console":
+        return
+    if isinstance(cmd, c.SetOwner):
+        raise UserError(
+            f"I could not tell who `@{ref.id}` is: pick the person from the @-mention list so the mention "
+            f"resolves, as in `owner {cmd.slug} @Dana`."
+        )
+    raise UserError(
+        f"I could not tell which channel `#{ref.id}` is: pick it from the #-channel list (on Teams, @-mention "
+        f"the channel), as in `escalate {cmd.slug} #ai-pilots`."
+    )
 
 
 def _fraction_note(fraction: bool, pct: float) -> str | None:

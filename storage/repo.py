@@ -132,6 +132,7 @@ def portfolio_rows(session: Session) -> list[Any]:
                 col(Pilot.owner_platform),
                 col(Pilot.owner_id),
                 col(Pilot.owner_name),
+                col(Pilot.owner_since),
             ).order_by(col(Pilot.slug))
         ).all()
     )

@@ -213,3 +213,52 @@ def test_reads_write_nothing(core: Core, text: str) -> None:
     before = row_counts(core.engine)
     core.router.handle(text, EVE)
     assert row_counts(core.engine) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("owner support-drafts @bbo", "I could not tell who `@bbo` is"),
+        ("escalate support-drafts #ops", "I could not tell which channel `#ops` is"),
+    ],
+)
+def test_plain_mentions_are_refused_on_chat_platforms(core: Core, text: str, says: str) -> None:
+    """Slack and Teams send real mentions as ids; plain `@name` text would store an owner nobody is."""
+    slack_ana = Actor("slack", "UANA", "ana")
+    assert core.router.handle("new support-drafts Drafts", slack_ana).ok
+    assert says in refuse(core, text, slack_ana)
+    assert core.router.handle("owner support-drafts <@UBOB|bob>", slack_ana).ok
+
+
+def test_a_drop_of_exactly_drop_alert_points_alerts(core: Core, clock: FixedClock) -> None:
+    setup_pilot(core)
+    run(core, "threshold support-drafts 50 drop-alert 2", BOB)
+    run(core, "eval support-drafts 65.1 cases 150", BOB)
+    clock.advance(timedelta(hours=1))
+    assert "dropped 2 pts" in run(core, "eval support-drafts 63.1 cases 150", BOB)  # 65.1 - 63.1 < 2 in floats
+
+
+def test_reassigning_an_orphaned_pilot_closes_the_owner_gap(core: Core, clock: FixedClock) -> None:
+    from storage.models import CheckIn
+
+    setup_pilot(core)
+    with session_scope(core.engine) as s:
+        pilot = repo.pilot_by_slug(s, "support-drafts")
+        assert pilot is not None and pilot.id is not None
+        for weeks, period in ((1, "2026-W47"), (2, "2026-W46")):
+            s.add(CheckIn(pilot_id=pilot.id, period=period, due_at=clock.now() + timedelta(weeks=weeks)))
+        s.commit()
+    clock.advance(timedelta(weeks=3))  # both due and past their grace, unanswered
+    assert "orphaned" in run(core, "status support-drafts")
+    from bot.gaps import GapState
+
+    def portfolio_owner_state() -> GapState:
+        reply = core.router.handle("status", EVE)
+        assert reply.portfolio is not None
+        return reply.portfolio.rows[0].states[1]
+
+    assert portfolio_owner_state() is GapState.open  # the portfolio agrees
+    run(core, "owner support-drafts @carol", BOB)
+    text = run(core, "status support-drafts")
+    assert "Owner: closed — owner set; no check-in due yet" in text
+    assert portfolio_owner_state() is GapState.closed
