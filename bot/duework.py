@@ -204,7 +204,9 @@ def _plan_followups(s: Session, settings: Settings, now: datetime, reminder: boo
         # downtime: then the owner still gets a day before the nudge), and only inside the grace.
         conds += [col(CheckIn.sent_at) <= now - REMIND_AFTER, col(CheckIn.due_at) > now - grace]
     else:
-        conds.append(col(CheckIn.due_at) <= now - grace)
+        # Missed only if it reached the owner: a check-in held up by an outage is not the owner's
+        # miss, and one sent late still gets a day before the escalation.
+        conds += [col(CheckIn.due_at) <= now - grace, col(CheckIn.sent_at) <= now - REMIND_AFTER]
     ids = [r[0] for r in s.execute(sa.select(col(CheckIn.id)).where(*conds))]
     if not ids:
         return 0

@@ -132,10 +132,10 @@ def undeliverable_line(last_errors: Sequence[str | None]) -> str | None:
     """Scheduled messages given up on (SPEC §5: visible in `status`), or None when there are none."""
     if not last_errors:
         return None
-    last = last_errors[-1] or "unknown error"
+    # The platform's error text stays in the log and `pilotbot schedule` (operators), not in chat.
     return (
-        f"⚠️ {len(last_errors)} scheduled message(s) undeliverable after {MAX_ATTEMPTS} attempts "
-        f"(last error: {last[:120]}); `pilotbot schedule` lists them."
+        f"⚠️ {len(last_errors)} scheduled message(s) failed {MAX_ATTEMPTS} or more times and are retried "
+        "hourly; `pilotbot schedule` shows why."
     )
 
 

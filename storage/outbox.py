@@ -44,13 +44,14 @@ from sqlmodel import Session, col
 
 from storage.models import CheckIn, Escalation
 
-MAX_ATTEMPTS = 6  # after this many failed sends a message is undeliverable (logged, shown in `schedule`)
+# After this many failed sends a message is reported undeliverable (logged, shown in `status` and
+# `schedule`). It is still retried at the capped backoff (hourly), so an outage loses nothing.
+MAX_ATTEMPTS = 6
 
 
 def _pending(model: Any, now: datetime, lease: timedelta) -> sa.ColumnElement[bool]:
     return sa.and_(
         col(model.sent_at).is_(None),
-        col(model.attempts) < MAX_ATTEMPTS,
         sa.or_(col(model.next_attempt_at).is_(None), col(model.next_attempt_at) <= now),
         sa.or_(col(model.claimed_at).is_(None), col(model.claimed_at) < now - lease),
     )
