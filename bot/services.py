@@ -56,6 +56,17 @@ def snapshot(row: Any, *fields: str) -> dict[str, Any]:
     return out
 
 
+def mention_platform(actor: Actor, pilot: Pilot) -> str:
+    """The platform a mentioned user or channel lives on: the actor's, except that an admin on the
+    console editing a Slack or Teams pilot means that pilot's platform (the console cannot deliver)."""
+    if actor.platform != "console":
+        return actor.platform
+    for platform in (pilot.owner_platform, pilot.escalation_platform):
+        if platform and platform != "console":
+            return platform
+    return "console"
+
+
 class Services:
     def __init__(self, engine: Engine, settings: Settings, clock: Clock | None = None) -> None:
         self.engine = engine
@@ -133,9 +144,10 @@ class Services:
             self._may_change(pilot, actor)
             before = snapshot(pilot, "owner_platform", "owner_id", "owner_name")
             name = display_name or user.name or user.id
-            if (pilot.owner_platform, pilot.owner_id) != (actor.platform, user.id):
+            platform = mention_platform(actor, pilot)
+            if (pilot.owner_platform, pilot.owner_id) != (platform, user.id):
                 pilot.owner_since = now
-            pilot.owner_platform, pilot.owner_id, pilot.owner_name = actor.platform, user.id, name
+            pilot.owner_platform, pilot.owner_id, pilot.owner_name = platform, user.id, name
             pilot.updated_at = now
             s.add(pilot)
             self._audit(s, actor, pilot, "owner", before, snapshot(pilot, "owner_platform", "owner_id", "owner_name"))
@@ -356,7 +368,7 @@ class Services:
             pilot = self._pilot(s, slug, "escalate")
             self._may_change(pilot, actor)
             before = snapshot(pilot, "escalation_platform", "escalation_channel_id", "escalation_channel_name")
-            pilot.escalation_platform = actor.platform
+            pilot.escalation_platform = mention_platform(actor, pilot)
             pilot.escalation_channel_id = channel.id
             pilot.escalation_channel_name = channel.name or channel.id
             pilot.updated_at = self.clock.now()

@@ -262,3 +262,17 @@ def test_reassigning_an_orphaned_pilot_closes_the_owner_gap(core: Core, clock: F
     text = run(core, "status support-drafts")
     assert "Owner: closed — owner set; no check-in due yet" in text
     assert portfolio_owner_state() is GapState.closed
+
+
+def test_a_console_admin_edits_a_slack_pilot_on_slack(core: Core) -> None:
+    """The console cannot deliver: mentions an admin types there belong to the pilot's platform."""
+    slack_ana = Actor("slack", "UANA", "ana")
+    assert core.router.handle("new support-drafts Drafts", slack_ana).ok
+    assert core.router.handle("owner support-drafts <@U2|bob>", slack_ana).ok
+    run(core, "escalate support-drafts <#C9|ops>", ROOT)
+    run(core, "owner support-drafts <@U3|carol>", ROOT)
+    with session_scope(core.engine) as s:
+        pilot = repo.pilot_by_slug(s, "support-drafts")
+        assert pilot is not None
+        assert (pilot.escalation_platform, pilot.escalation_channel_id) == ("slack", "C9")
+        assert (pilot.owner_platform, pilot.owner_id) == ("slack", "U3")

@@ -7,7 +7,8 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.commands import strip_prefix
@@ -69,6 +70,10 @@ class NameCache:
             resp = await self.client.users_info(user=user_id)
         except SlackApiError as e:
             log.warning("users.info %s failed: %s", user_id, e.response.get("error"))
+            return None
+        except (SlackRequestError, aiohttp.ClientError, TimeoutError) as e:
+            # The name is a nicety: the command still runs with the id (and answers the user).
+            log.warning("users.info %s failed: %s", user_id, str(e)[:200])
             return None
         name = display_name(resp.get("user") or {})
         if name:
