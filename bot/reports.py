@@ -48,12 +48,11 @@ def _eval_facts(run: Any) -> EvalFacts | None:
     return EvalFacts(run.score, run.cases, run.run_at, run.version)
 
 
-def _checkin_facts(rows: list[Any], owner_since: datetime | None) -> tuple[CheckInFacts, ...]:
-    # Check-ins due before the current owner took over are not theirs: reassigning an orphaned
-    # pilot (what its card advises) closes the owner gap until the new owner misses one.
-    rows = sorted(
-        (c for c in rows if owner_since is None or c.due_at >= owner_since), key=lambda c: c.due_at, reverse=True
-    )
+def _checkin_facts(rows: list[Any]) -> tuple[CheckInFacts, ...]:
+    # The queries return only the current owner's decided check-ins: ones due before the owner
+    # took over are not theirs, so reassigning an orphaned pilot (what its card advises) closes
+    # the owner gap until the new owner misses one.
+    rows = sorted(rows, key=lambda c: c.due_at, reverse=True)
     return tuple(CheckInFacts(c.due_at, c.answered_at) for c in rows)
 
 
@@ -70,7 +69,7 @@ def report_from(snap: Snapshot, now: datetime, grace: timedelta) -> PilotReport:
 
 def pilot_report(session: Session, pilot: Any, now: datetime, grace: timedelta) -> PilotReport:
     """The report of a pilot already in hand, read inside the caller's session."""
-    snap = load_snapshot(session.connection(), pilot.slug, now)
+    snap = load_snapshot(session.connection(), pilot.slug, now, grace)
     assert snap is not None, f"pilot {pilot.slug} vanished"
     return report_from(snap, now, grace)
 
@@ -82,7 +81,7 @@ def pilot_reports(session: Session, pilots: list[Pilot], now: datetime, grace: t
     policies = repo.policies_for(session, ids)
     evals = repo.latest_evals_for(session, ids, 2)
     paths = repo.path_items_for(session, ids)
-    checkins = repo.recent_due_checkins_for(session, ids, now, 3)
+    checkins = repo.recent_due_checkins_for(session, ids, now, grace, 3)
     out = {}
     for p in pilots:
         if p.id is None:
@@ -125,7 +124,7 @@ def _report(
         min_cases=policy.min_cases if policy else 100,
         latest_eval=_eval_facts(evals[0] if evals else None),
         path_states={i.item: i.state for i in path},
-        due_checkins=_checkin_facts(checkins, pilot.owner_since),
+        due_checkins=_checkin_facts(checkins),
     )
     return PilotReport(pilot, facts, evaluate(facts, now, grace), metrics, evals, policy, path)
 
@@ -143,7 +142,7 @@ def portfolio(session: Session, now: datetime, grace: timedelta) -> list[Portfol
     policies = repo.policies_by_pilot(session)
     latest = repo.latest_eval_by_pilot(session)
     paths = repo.path_states_by_pilot(session)
-    checkins = repo.recent_due_checkins_by_pilot(session, now, 3)
+    checkins = repo.recent_due_checkins_by_pilot(session, now, grace, 3)
     out = []
     for p in pilots:
         assert p.id is not None
@@ -158,7 +157,7 @@ def portfolio(session: Session, now: datetime, grace: timedelta) -> list[Portfol
             min_cases=pol[1] if pol else 100,
             latest_eval=_eval_facts(latest.get(p.id)),
             path_states=paths.get(p.id, {}),
-            due_checkins=_checkin_facts(checkins.get(p.id, []), p.owner_since),
+            due_checkins=_checkin_facts(checkins.get(p.id, [])),
         )
         out.append(PortfolioEntry(p, evaluate(facts, now, grace)))
     return out

@@ -82,7 +82,7 @@ class Services:
     def pilot_report(self, slug: str) -> PilotReport:
         now = self.clock.now()
         with self.engine.connect() as conn:
-            snap = load_snapshot(conn, slug, now)
+            snap = load_snapshot(conn, slug, now, self.grace)
         if snap is None:
             with session_scope(self.engine) as s:
                 self._pilot(s, slug, "status")  # raises NotFound with "did you mean"

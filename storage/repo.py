@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -177,11 +177,17 @@ def path_states_by_pilot(session: Session) -> dict[int, dict[str, str]]:
     return out
 
 
-def recent_due_checkins_by_pilot(session: Session, now: datetime, n: int = 3) -> dict[int, list[Any]]:
-    """The newest n due check-ins of every pilot: an index seek per pilot on (pilot_id, due_at)."""
+def recent_due_checkins_by_pilot(session: Session, now: datetime, grace: timedelta, n: int = 3) -> dict[int, list[Any]]:
+    """The newest n decided check-ins of each pilot's current owner (as storage/snapshot.py), by an
+    index seek per pilot on (pilot_id, due_at)."""
     newest = (
         select(col(CheckIn.id))
-        .where(col(CheckIn.pilot_id) == col(Pilot.id), col(CheckIn.due_at) <= now)
+        .where(
+            col(CheckIn.pilot_id) == col(Pilot.id),
+            col(CheckIn.due_at) <= now,
+            sa.or_(col(Pilot.owner_since).is_(None), col(CheckIn.due_at) >= col(Pilot.owner_since)),
+            sa.or_(col(CheckIn.answered_at).is_not(None), col(CheckIn.due_at) <= now - grace),
+        )
         .order_by(col(CheckIn.due_at).desc())
         .limit(n)
         .correlate(Pilot)
@@ -297,8 +303,9 @@ def path_items_for(session: Session, pilot_ids: Sequence[int]) -> dict[int, list
 
 
 def recent_due_checkins_for(
-    session: Session, pilot_ids: Sequence[int], now: datetime, n: int = 3
+    session: Session, pilot_ids: Sequence[int], now: datetime, grace: timedelta, n: int = 3
 ) -> dict[int, list[CheckIn]]:
+    """The batch form of recent_due_checkins_by_pilot, for the scheduled fan-out."""
     ranked = (
         select(
             col(CheckIn.id),
@@ -306,7 +313,13 @@ def recent_due_checkins_for(
             .over(partition_by=col(CheckIn.pilot_id), order_by=col(CheckIn.due_at).desc())
             .label("rn"),
         )
-        .where(col(CheckIn.due_at) <= now, col(CheckIn.pilot_id).in_(pilot_ids))
+        .join(Pilot, col(Pilot.id) == col(CheckIn.pilot_id))
+        .where(
+            col(CheckIn.due_at) <= now,
+            col(CheckIn.pilot_id).in_(pilot_ids),
+            sa.or_(col(Pilot.owner_since).is_(None), col(CheckIn.due_at) >= col(Pilot.owner_since)),
+            sa.or_(col(CheckIn.answered_at).is_not(None), col(CheckIn.due_at) <= now - grace),
+        )
         .subquery()
     )
     rows = session.exec(select(CheckIn).join(ranked, col(CheckIn.id) == ranked.c.id).where(ranked.c.rn <= n)).all()

@@ -8,7 +8,7 @@ rows (attribute access by column name, like the models), and are six whatever th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -60,12 +60,20 @@ _evals_q = (
     .limit(2)
 )
 _path_q = sa.select(path_t).where(path_t.c.pilot_id == sa.bindparam("pid"))
+# The owner gap looks at the newest *decided* check-ins (answered, or past the grace) of the
+# current ownership; filtering here keeps three rows enough whatever the grace period.
 _checkins_q = (
     sa.select(checkin_t.c.due_at, checkin_t.c.answered_at)
-    .where(checkin_t.c.pilot_id == sa.bindparam("pid"), checkin_t.c.due_at <= sa.bindparam("now"))
+    .where(
+        checkin_t.c.pilot_id == sa.bindparam("pid"),
+        checkin_t.c.due_at <= sa.bindparam("now"),
+        checkin_t.c.due_at >= sa.bindparam("since"),
+        sa.or_(checkin_t.c.answered_at.is_not(None), checkin_t.c.due_at <= sa.bindparam("decided_before")),
+    )
     .order_by(checkin_t.c.due_at.desc())
     .limit(3)
 )
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Scheduled messages that failed for good (SPEC §5: visible in `status`); normally none.
 _undeliverable_q = sa.union_all(
@@ -88,7 +96,7 @@ class Snapshot:
     undeliverable: list[str | None]  # last errors of messages given up on
 
 
-def load(conn: Connection, slug: str, now: datetime) -> Snapshot | None:
+def load(conn: Connection, slug: str, now: datetime, grace: timedelta) -> Snapshot | None:
     pilot = conn.execute(_pilot_q, {"slug": slug}).first()
     if pilot is None:
         return None
@@ -98,6 +106,10 @@ def load(conn: Connection, slug: str, now: datetime) -> Snapshot | None:
         metrics=list(conn.execute(_metrics_q, pid)),
         evals=list(conn.execute(_evals_q, pid)),
         path=list(conn.execute(_path_q, pid)),
-        checkins=list(conn.execute(_checkins_q, {**pid, "now": now})),
+        checkins=list(
+            conn.execute(
+                _checkins_q, {**pid, "now": now, "since": pilot.owner_since or EPOCH, "decided_before": now - grace}
+            )
+        ),
         undeliverable=list(conn.execute(_undeliverable_q, pid).scalars()),
     )

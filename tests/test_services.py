@@ -276,3 +276,20 @@ def test_a_console_admin_edits_a_slack_pilot_on_slack(core: Core) -> None:
         assert pilot is not None
         assert (pilot.escalation_platform, pilot.escalation_channel_id) == ("slack", "C9")
         assert (pilot.owner_platform, pilot.owner_id) == ("slack", "U3")
+
+
+def test_owner_gap_with_a_grace_longer_than_a_week(core: Core, clock: FixedClock) -> None:
+    """With a 400 h grace the two newest check-ins are still undecided; the two before decide."""
+    from storage.models import CheckIn
+
+    core.services.settings = core.settings.model_copy(update={"pilotbot_checkin_grace_hours": 400})
+    setup_pilot(core)
+    clock.advance(timedelta(days=1))
+    with session_scope(core.engine) as s:
+        pilot = repo.pilot_by_slug(s, "support-drafts")
+        assert pilot is not None and pilot.id is not None
+        for week in range(1, 5):
+            s.add(CheckIn(pilot_id=pilot.id, period=f"2026-W{48 + week}", due_at=clock.now() + timedelta(weeks=week)))
+        s.commit()
+    clock.advance(timedelta(weeks=5))
+    assert "orphaned: the last two check-ins were missed" in run(core, "status support-drafts")
