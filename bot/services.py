@@ -289,41 +289,61 @@ class Services:
         source: Source = Source.command,
         field_scores: dict[str, float] | None = None,
     ) -> Outcome:
-        now = self.clock.now()
         with session_scope(self.engine) as s:
             pilot = self._pilot(s, slug, "eval")
             self._may_change(pilot, actor)
-            assert pilot.id is not None
-            previous = next(iter(repo.latest_evals(s, pilot.id, 1)), None)
-            pol = repo.policy(s, pilot.id)
-            run = EvalRun(
-                pilot_id=pilot.id,
-                score=score,
-                cases=cases,
-                version=version,
-                field_scores=field_scores,
-                run_at=now,
-                source=source.value,
-                recorded_by=actor.ref,
-            )
-            s.add(run)
-            s.flush()
-            self._audit(s, actor, pilot, "eval", None, snapshot(run, "score", "cases", "version", "source"))
-            alerts = eval_alerts(pilot, previous, run, pol, now)
-            for a in alerts:
-                s.add(a)
+            out = self.add_eval(s, actor, pilot, score, cases, version, source, field_scores)
             s.commit()
-            lines = []
-            if pol is None:
-                lines.append(f"No acceptance bar yet: `threshold {slug} <pct> min-cases <n>`.")
-            else:
-                verdict = "clears" if score >= pol.threshold else "is below"
-                lines.append(f"{fmt_pct(score)} {verdict} the {fmt_pct(pol.threshold)} bar.")
-                if cases < pol.min_cases:
-                    lines.append(f"{cases} cases is fewer than the {pol.min_cases} the bar needs.")
-            for a in alerts:
-                lines.append("⚠️ " + a.payload.get("headline", "") + " " + a.payload.get("targets_text", ""))
-            return Outcome(f"Recorded eval for `{slug}`: {fmt_pct(score)} on {cases} cases.", lines, pilot, alerts)
+            return out
+
+    def add_eval(
+        self,
+        s: Session,
+        actor: Actor,
+        pilot: Pilot,
+        score: float,
+        cases: int | None,
+        version: str | None,
+        source: Source,
+        field_scores: dict[str, float] | None = None,
+    ) -> Outcome:
+        """The eval run, its audit event and any alert, inside the caller's unit of work.
+
+        `cases=None` re-scores the same eval set as the last run (the check-in's optional score).
+        """
+        now = self.clock.now()
+        assert pilot.id is not None
+        previous = next(iter(repo.latest_evals(s, pilot.id, 1)), None)
+        pol = repo.policy(s, pilot.id)
+        if cases is None:
+            cases = previous.cases if previous else (pol.min_cases if pol else 100)
+        run = EvalRun(
+            pilot_id=pilot.id,
+            score=score,
+            cases=cases,
+            version=version,
+            field_scores=field_scores,
+            run_at=now,
+            source=source.value,
+            recorded_by=actor.ref,
+        )
+        s.add(run)
+        s.flush()
+        self._audit(s, actor, pilot, "eval", None, snapshot(run, "score", "cases", "version", "source"))
+        alerts = eval_alerts(pilot, previous, run, pol, now)
+        for a in alerts:
+            s.add(a)
+        lines = []
+        if pol is None:
+            lines.append(f"No acceptance bar yet: `threshold {pilot.slug} <pct> min-cases <n>`.")
+        else:
+            verdict = "clears" if score >= pol.threshold else "is below"
+            lines.append(f"{fmt_pct(score)} {verdict} the {fmt_pct(pol.threshold)} bar.")
+            if cases < pol.min_cases:
+                lines.append(f"{cases} cases is fewer than the {pol.min_cases} the bar needs.")
+        for a in alerts:
+            lines.append("⚠️ " + a.payload.get("headline", "") + " " + a.payload.get("targets_text", ""))
+        return Outcome(f"Recorded eval for `{pilot.slug}`: {fmt_pct(score)} on {cases} cases.", lines, pilot, alerts)
 
     def set_path(self, actor: Actor, slug: str, item: str, state: str, note: str | None) -> Outcome:
         now = self.clock.now()
