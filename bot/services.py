@@ -89,6 +89,11 @@ class Services:
         assert snap is not None
         return report_from(snap, now, self.grace)
 
+    def require_pilot(self, slug: str) -> None:
+        """NotFound (with "did you mean") unless the pilot exists: one indexed read."""
+        with session_scope(self.engine) as s:
+            self._pilot(s, slug, "status")
+
     def portfolio(self) -> list[PortfolioEntry]:
         with session_scope(self.engine) as s:
             return portfolio(s, self.clock.now(), self.grace)

@@ -164,7 +164,7 @@ async def get_pilot(request: web.Request) -> web.Response:
 
 async def post_eval(request: web.Request) -> web.Response:
     slug = _slug(request)
-    await asyncio.to_thread(_core(request).services.pilot_report, slug)  # 404 before reading the body
+    await asyncio.to_thread(_core(request).services.require_pilot, slug)  # 404 before reading the body
     body = pl.eval_body(await _json_object(request))
     out = await asyncio.to_thread(
         _core(request).services.record_eval, _actor(request), slug, body.score, body.cases, body.version, Source.api
@@ -182,7 +182,7 @@ async def post_eval(request: web.Request) -> web.Response:
 
 async def post_measurement(request: web.Request) -> web.Response:
     slug = _slug(request)
-    await asyncio.to_thread(_core(request).services.pilot_report, slug)
+    await asyncio.to_thread(_core(request).services.require_pilot, slug)  # 404 before reading the body
     body = pl.measurement_body(await _json_object(request))
     out = await asyncio.to_thread(
         _core(request).services.record_measurement,
@@ -199,7 +199,7 @@ async def post_measurement(request: web.Request) -> web.Response:
 
 async def post_eval_cases(request: web.Request) -> web.Response:
     slug = _slug(request)
-    await asyncio.to_thread(_core(request).services.pilot_report, slug)
+    await asyncio.to_thread(_core(request).services.require_pilot, slug)  # 404 before reading the body
     fmt = format_of(content_type=request.headers.get("Content-Type", ""))
     if fmt is None:
         raise ApiError(
