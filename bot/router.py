@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from bot import commands as c
@@ -126,7 +125,7 @@ class Router:
         tz = ZoneInfo(self.services.settings.pilotbot_timezone)
         lines = []
         for e in events:
-            when = e.at.astimezone(tz if tz else UTC).strftime("%Y-%m-%d %H:%M")
+            when = e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
             change = ", ".join(f"{k}={v}" for k, v in (e.after or {}).items() if v is not None)
             lines.append(f"{when}  {e.actor}  {e.action}  {change}"[:300])
         if not lines:
