@@ -208,7 +208,8 @@ def gate_hint(slug: str, verdict: GateVerdict) -> str | None:
     """The gap card's line about the gate, for a pilot whose four gaps are closed.
 
     None while a gap is still open or at risk: the card's next steps already say what the
-    gaps need, and repeating them as gate conditions would say it twice.
+    gaps need, and repeating them as gate conditions would say it twice. The gate is the way
+    out of stage `pilot` only; the caller shows this line for pilots in that stage.
     """
     if not verdict.gaps_closed:
         return None
