@@ -100,8 +100,8 @@ def manifest_slack(
 @app.command()
 def schedule() -> None:
     """List what is due next for each pilot (check-ins, pending and undeliverable messages)."""
-    from bot.duework import schedule as schedule_reply
     from bot.replies import render_text
+    from bot.schedule.operator import schedule as schedule_reply
 
     core = _core()
     typer.echo(render_text(schedule_reply(core.engine, core.settings, core.clock.now())))

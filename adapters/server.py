@@ -1,6 +1,7 @@
 """`pilotbot serve`: one aiohttp application hosting every surface, plus the scheduler.
 
-Each surface has a `mount(app, core)` that adds its routes when its settings are present.
+Each surface has a `mount(app, core)` that adds its routes when its settings are present; the
+surfaces that can message people proactively register their notifier with the scheduler here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import adapters.scheduling
 import adapters.slack
 import adapters.teams
 from bot.core import Core
+from bot.ports import Notifiers
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,16 @@ def mount_surfaces(app: web.Application, core: Core) -> None:
     # Each surface mounts itself only when its settings are present (SPEC §6).
     adapters.metrics.mount(app, core)  # GET /metrics (loopback or token)
     adapters.slack.mount(app, core)  # POST /slack/events, or Socket Mode with SLACK_APP_TOKEN
-    adapters.teams.mount(app, core)  # POST /api/messages when Teams is configured
+    teams = adapters.teams.mount(app, core)  # POST /api/messages when Teams is configured
     adapters.api.mount(app, core)  # /api/v1 (bearer tokens)
-    adapters.scheduling.mount(app, core)  # check-ins, reminders, escalations: after the notifiers
+    notifiers = Notifiers()
+    if core.settings.slack_bot_token:  # scheduled Slack messages need only the bot token
+        from adapters.slack.notifier import scheduler_notifier
+
+        notifiers.register(*scheduler_notifier(core.settings))
+    if teams is not None:
+        notifiers.register(teams)
+    adapters.scheduling.mount(app, core, notifiers)  # check-ins, reminders, escalations
 
 
 def run(core: Core) -> None:

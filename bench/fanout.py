@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from adapters.slack.notifier import SlackNotifier, make_slack_client  # noqa: E402
 from bot.clock import FixedClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.delivery import Delivery  # noqa: E402
+from bot.schedule.deliver import Delivery  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402
 from storage.models import CheckIn  # noqa: E402
 from tests.schedule.seed import seed_due_pilots, sent_count  # noqa: E402

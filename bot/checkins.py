@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from bot.cadence import period_of
 from bot.forms import CheckinForm, build_checkin_form, parse_checkin_answer
 from bot.ports import Actor
+from bot.schedule.cadence import period_of
 from bot.services import Outcome, Services
 from storage import repo
 from storage.db import session_scope

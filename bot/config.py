@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     pilotbot_timezone: str = "UTC"
     pilotbot_checkin_grace_hours: float = 48.0
     pilotbot_digest_channel: str = ""
-    # Scheduled delivery (bot/duework.py, bot/delivery.py).
+    # Scheduled delivery (bot/schedule/).
     pilotbot_scheduler: bool = True
     pilotbot_tick_seconds: float = 30.0
     pilotbot_claim_lease_seconds: float = 300.0

@@ -60,7 +60,7 @@ class Router:
             return help_reply()
         if isinstance(cmd, c.Status):
             if cmd.slug is None:
-                from bot.duework import with_delivery_warning  # undeliverable scheduled messages show here
+                from bot.schedule.operator import with_delivery_warning  # undeliverable scheduled messages show here
 
                 return with_delivery_warning(portfolio_reply(s.portfolio()), s.engine)
             return status_reply(s.pilot_report(cmd.slug))

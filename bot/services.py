@@ -16,10 +16,11 @@ from bot.clock import Clock, SystemClock
 from bot.commands import USAGE, ChannelRef, UserRef
 from bot.config import Settings
 from bot.errors import NotFound, UserError
-from bot.escalations import eval_alerts
 from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Actor
 from bot.reports import PilotReport, PortfolioEntry, portfolio, report_from
+from bot.schedule.alerts import eval_alerts
+from bot.schedule.messages import alert_line
 from storage import repo
 from storage.db import session_scope
 from storage.models import (
@@ -347,7 +348,7 @@ class Services:
             if cases < pol.min_cases:
                 lines.append(f"{cases} cases is fewer than the {pol.min_cases} the bar needs.")
         for a in alerts:
-            lines.append("⚠️ " + a.payload.get("headline", "") + " " + a.payload.get("targets_text", ""))
+            lines.append(alert_line(pilot, a.kind, a.facts or {}))
         return Outcome(f"Recorded eval for `{pilot.slug}`: {fmt_pct(score)} on {cases} cases.", lines, pilot, alerts)
 
     def set_path(self, actor: Actor, slug: str, item: str, state: str, note: str | None) -> Outcome:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.commands import GRAMMAR, WEEKDAYS
-from bot.forms import CheckinForm
 from bot.gaps import (
     OPTIONAL_ITEMS,
     REQUIRED_ITEMS,
@@ -28,7 +27,7 @@ from bot.replies import (
     Tone,
 )
 from bot.reports import PilotReport, PortfolioEntry
-from storage.outbox import MAX_ATTEMPTS
+from bot.schedule.operator import undeliverable_line
 
 PORTFOLIO_PAGE = 25
 INTERNAL_ERROR = "Something went wrong on our side; nothing was changed. Please try again."
@@ -128,17 +127,6 @@ def gap_card(report: PilotReport) -> GapCard:
     )
 
 
-def undeliverable_line(last_errors: Sequence[str | None]) -> str | None:
-    """Scheduled messages given up on (SPEC §5: visible in `status`), or None when there are none."""
-    if not last_errors:
-        return None
-    # The platform's error text stays in the log and `pilotbot schedule` (operators), not in chat.
-    return (
-        f"⚠️ {len(last_errors)} scheduled message(s) failed {MAX_ATTEMPTS} or more times and are retried "
-        "hourly; `pilotbot schedule` shows why."
-    )
-
-
 def status_reply(report: PilotReport) -> Reply:
     slug = report.pilot.slug
     warning = undeliverable_line(report.undeliverable)
@@ -198,22 +186,3 @@ def done_reply(text: str, *lines: str, actions: tuple[Action, ...] = ()) -> Repl
 
 def weekday_name(i: int) -> str:
     return WEEKDAYS[i].capitalize()
-
-
-def checkin_prompt(report: PilotReport, form: CheckinForm) -> Reply:
-    """The weekly check-in DM: the gap card, this week's question per metric, a way to answer."""
-    p = report.pilot
-    asks = [
-        f"What is {f.label} this week?" + (f" ({f.hint})" if f.hint else "")
-        for f in form.fields
-        if f.kind == "number" and not f.optional
-    ]
-    if not asks:
-        asks = [f"No metrics yet: record a baseline first (`baseline {p.slug} <metric> <value> <unit>`)."]
-    return Reply(
-        text=f"Weekly check-in for {p.name} ({p.slug}), {form.period}: please report this week's numbers.",
-        card=gap_card(report),
-        lines=tuple(asks),
-        actions=(Action("Report this week's numbers", action_id=CHECKIN_OPEN, value=p.slug, style="primary"),),
-        form=form,
-    )

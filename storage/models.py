@@ -72,7 +72,7 @@ class EscalationKind(StrEnum):
     checkin_missed = "checkin_missed"
     no_owner = "no_owner"
     owner_unreachable = "owner_unreachable"
-    # Outbox-only kinds (bot/duework.py): the reminder DM and the weekly digest ride the same
+    # Outbox-only kinds (bot/schedule/plan.py): the reminder DM and the weekly digest ride the same
     # claim/send/mark protocol as escalations.
     checkin_reminder = "checkin_reminder"
     digest = "digest"
@@ -195,7 +195,11 @@ class Escalation(SQLModel, table=True):
     pilot_id: int | None = Field(default=None, foreign_key="pilot.id", ondelete="CASCADE", index=True)
     kind: str = Field(max_length=32)
     dedupe_key: str = Field(max_length=200, unique=True)
-    targets: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    targets: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # Destination keys
+    # What the message is about (scores, bar, period, ...); worded when it is sent
+    # (bot/schedule/messages.py). None only on rows written before 0003_alert_facts.
+    facts: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # Delivery bookkeeping: `delivered` maps each destination key already sent to its message.
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     claimed_at: datetime | None = _ts()

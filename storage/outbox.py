@@ -1,6 +1,7 @@
 """Claim / mark statements for scheduled messages (check-ins and escalation-outbox rows).
 
-The exactly-once protocol (SPEC §5), used by bot/delivery.py:
+The exactly-once protocol (SPEC §5), used by bot/schedule/deliver.py (the package's map is
+bot/schedule/__init__.py):
 
 1. A row exists once per (pilot, period) or per dedupe key: inserted with ON CONFLICT DO NOTHING,
    so a second planner (another tick, another replica) simply loses.
@@ -20,11 +21,11 @@ process. SQLite has one writer at a time and ignores FOR UPDATE; step 2 alone de
 The one window where a duplicate remains possible: the process dies (SIGKILL, power loss, the
 database unreachable) after the platform accepted a message and before its `sent_at` UPDATE
 committed. That window is the read of the HTTP response plus the group commit the mark joins
-(bot/delivery.py `GroupCommit`: at most the commit already running plus its own, milliseconds),
+(bot/schedule/deliver.py `GroupCommit`: at most the commit already running plus its own, milliseconds),
 it affects only the messages inside it at that instant (at most the send concurrency), and the
 duplicate goes out only after the lease expires. Chat.postMessage has no idempotency key; for Slack
 check-ins the window is closed after the fact: a row whose claim lapsed is first looked up in the
-DM history (adapters/scheduling.py `SlackDeliveryCheck`, needs the `im:history` scope) and recorded
+DM history (adapters/slack/notifier.py `SlackDeliveryCheck`, needs the `im:history` scope) and recorded
 instead of resent when it is there. It stays open for outbox rows (reminders, escalations, eval
 alerts, digests), Teams, Slack without `im:history`, and a send cut off by its timeout. Measured
 with random SIGKILLs (bench/crash_window.py, 1,000 DMs, concurrency 16, 50 ms latency): 3.8
@@ -173,7 +174,7 @@ def mark_sent_many(session: Session, model: Any, refs: Sequence[tuple[int, dict[
 
 
 def last_dm_channels(session: Session, owner_refs: Sequence[str]) -> dict[str, str]:
-    """The DM channel each owner's newest sent check-in went to (`message_ref["channel"]`), if any."""
+    """The conversation each owner's newest sent check-in went to (its stored `MessageRef`), if any."""
     if not owner_refs:
         return {}
     ranked = (
@@ -189,7 +190,8 @@ def last_dm_channels(session: Session, owner_refs: Sequence[str]) -> dict[str, s
     )
     out: dict[str, str] = {}
     for ref, message_ref, _ in session.execute(sa.select(ranked).where(ranked.c.rn == 1)):
-        channel = (message_ref or {}).get("channel")
+        # `conversation` (bot.ports.MessageRef); `channel` in rows stored before it (Slack)
+        channel = (message_ref or {}).get("conversation") or (message_ref or {}).get("channel")
         if channel:
             out[str(ref)] = str(channel)
     return out

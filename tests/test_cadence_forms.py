@@ -6,13 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.cadence import latest_due, next_due, period_of
 from bot.checkins import CheckinServices
 from bot.clock import FixedClock
 from bot.core import Core
 from bot.forms import FormErrors
 from bot.ports import Actor
-from bot.views import CHECKIN_OPEN, checkin_prompt
+from bot.schedule.cadence import latest_due, next_due, period_of
+from bot.schedule.messages import checkin_prompt
+from bot.views import CHECKIN_OPEN
 from storage import repo
 from storage.db import session_scope
 

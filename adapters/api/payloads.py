@@ -16,6 +16,7 @@ from bot.errors import UserError
 from bot.evalscore import EvalScore
 from bot.gaps import improvement, ready_line, verdict
 from bot.reports import PilotReport, PortfolioEntry
+from bot.schedule.messages import eval_headline
 from bot.services import Outcome
 from bot.views import next_step, owner_label
 
@@ -208,7 +209,7 @@ def outcome_doc(out: Outcome) -> dict[str, Any]:
     return {
         "message": out.text,
         "lines": list(out.lines),
-        "alerts": [str(a.payload.get("headline", a.kind)) for a in out.alerts],
+        "alerts": [eval_headline(out.pilot.slug if out.pilot else "?", a.kind, a.facts or {}) for a in out.alerts],
     }
 
 

@@ -7,12 +7,13 @@ import logging
 from aiohttp import web
 
 from bot.core import Core
+from bot.ports import Notifier
 
 log = logging.getLogger(__name__)
 
 
-def mount(app: web.Application, core: Core) -> None:
-    """Imported lazily so `chat`, `demo` and `db` never load botbuilder.
+def mount(app: web.Application, core: Core) -> Notifier | None:
+    """Imported lazily so `chat`, `demo` and `db` never load botbuilder. Returns the notifier, if mounted.
 
     Broken Teams settings stop `serve` with one sentence instead of a botbuilder traceback.
     """
@@ -20,7 +21,7 @@ def mount(app: web.Application, core: Core) -> None:
     from adapters.teams.auth import TeamsConfigError
 
     try:
-        mount_teams(app, core)
+        return mount_teams(app, core)
     except TeamsConfigError as e:
         log.error("teams: %s", e)
         raise SystemExit(f"pilotbot: {e}") from None

@@ -27,11 +27,11 @@ from adapters.teams.notifier import TeamsNotifier
 from adapters.teams.render import card_activity, render_form_errors, reply_activity, with_image
 from bot.charts import CHART_FILENAME, attach_chart
 from bot.checkins import CheckinServices
-from bot.conversations import ConversationRefs
 from bot.core import Core
 from bot.errors import UserError
 from bot.forms import FormErrors
 from bot.router import outcome_reply
+from bot.schedule.reach import ConversationRefs
 from bot.views import INTERNAL_ERROR, error_reply, help_reply
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,8 @@
-"""Proactive messages to Teams through stored conversation references (bot.ports.Notifier)."""
+"""Proactive messages to Teams through stored conversation references (bot.ports.Notifier).
+
+Teams personal chats have no threads: `in_reply_to` is accepted and the message posted as a new
+one. A destination the bot has no reference for raises `bot.ports.Unreachable`.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,9 @@ from botbuilder.schema import ChannelAccount, ConversationParameters, Conversati
 from adapters.teams.auth import BotAuthConfig
 from adapters.teams.inbound import PLATFORM, reference_keys
 from adapters.teams.render import reply_activity
-from bot.conversations import ConversationRefs, NoConversationReference
-from bot.ports import Destination
+from bot.ports import Destination, MessageRef, Unreachable
 from bot.replies import Reply
+from bot.schedule.reach import ConversationRefs
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +32,11 @@ class TeamsNotifier:
         self.refs = refs
         self.config = config
 
-    async def send_dm(self, user: Destination, reply: Reply) -> dict[str, str]:
+    async def send(self, dest: Destination, reply: Reply, in_reply_to: MessageRef | None = None) -> MessageRef:
+        sent = await (self._send_channel(dest, reply) if dest.is_channel else self._send_dm(dest, reply))
+        return MessageRef(PLATFORM, sent.get("conversation_id", ""), sent.get("activity_id", ""))
+
+    async def _send_dm(self, user: Destination, reply: Reply) -> dict[str, str]:
         """To the user's 1:1 chat; opens one (POST /v3/conversations) if we only know them from a channel."""
         ref = await asyncio.to_thread(self.refs.get, PLATFORM, f"user:{user.id}")
         if ref is not None:
@@ -36,16 +44,16 @@ class TeamsNotifier:
         member = await asyncio.to_thread(self.refs.get, PLATFORM, f"member:{user.id}")
         if member is not None:
             return await self._open_dm(member, reply)
-        error = NoConversationReference(user)
-        log.warning("teams: no conversation reference for user %s (%s): %s", user.id, user.name, error.sentence)
-        raise error
+        log.warning(
+            "teams: no conversation reference for user %s (%s): not installed/never messaged", user.id, user.name
+        )
+        raise Unreachable(user)
 
-    async def send_channel(self, channel: Destination, reply: Reply) -> dict[str, str]:
+    async def _send_channel(self, channel: Destination, reply: Reply) -> dict[str, str]:
         ref = await asyncio.to_thread(self.refs.get, PLATFORM, f"channel:{channel.id}", f"conversation:{channel.id}")
         if ref is None:
-            error = NoConversationReference(channel)
-            log.warning("teams: no conversation reference for channel %s: %s", channel.id, error.sentence)
-            raise error
+            log.warning("teams: no conversation reference for channel %s: the bot was never added there", channel.id)
+            raise Unreachable(channel)
         return await self._continue(ref, reply)
 
     async def _continue(self, ref: dict[str, Any], reply: Reply) -> dict[str, str]:

@@ -12,10 +12,10 @@ from bot.clock import FixedClock
 from bot.commands import ChannelRef, UserRef
 from bot.config import Settings
 from bot.core import Core
-from bot.delivery import Delivery
-from bot.duework import schedule
-from bot.ports import Actor
-from bot.replies import Reply, render_text
+from bot.ports import Actor, MessageRef
+from bot.replies import render_text
+from bot.schedule.deliver import Delivery
+from bot.schedule.operator import schedule
 from storage import outbox
 from storage.db import session_scope
 from storage.models import CheckIn, Escalation
@@ -178,21 +178,15 @@ def test_two_replicas_send_each_checkin_once(core: Core, clock: FixedClock) -> N
 def test_reminder_answers_in_the_checkin_thread(core: Core, clock: FixedClock) -> None:
     clock.set(MONDAY - timedelta(days=1))
     _setup(core)
-
-    class Threaded(RecordingNotifier):
-        threads: list[tuple[str, str]] = []
-
-        async def post(self, channel: str, reply: object, thread_ts: str | None = None) -> dict[str, str]:
-            self.threads.append((channel, thread_ts or ""))
-            return {"channel": channel, "ts": "t2"}
-
-    slack = Threaded("slack", clock)
-    delivery = Delivery(core.engine, core.settings, clock, {"slack": slack})
+    delivery, slack = _delivery(core, clock)
     clock.set(MONDAY)
     asyncio.run(delivery.tick())
     clock.set(MONDAY + timedelta(hours=24))
     asyncio.run(delivery.tick())
-    assert slack.threads == [("UB", "1")]  # the check-in's (channel, ts)
+    [checkin, reminder] = slack.sent
+    assert checkin.reply.form and checkin.in_reply_to is None
+    assert reminder.text.startswith("Reminder:") and reminder.dest == "UB"
+    assert reminder.in_reply_to == MessageRef("slack", "UB", "1")  # the check-in's message
     with session_scope(core.engine) as s:
         assert s.exec(select(CheckIn)).one().reminded_at == MONDAY + timedelta(hours=24)
         assert s.exec(select(Escalation).where(col(Escalation.kind) == "checkin_reminder")).one().sent_at is not None
@@ -224,22 +218,14 @@ def test_weekly_digest(core: Core, clock: FixedClock, settings: Settings) -> Non
 def test_next_weeks_checkin_reuses_the_known_dm_channel(core: Core, clock: FixedClock) -> None:
     clock.set(MONDAY - timedelta(days=1))
     _setup(core, channel=False)
-
-    class Threaded(RecordingNotifier):
-        posts: list[tuple[str, str | None, str]] = []
-
-        async def post(self, channel: str, reply: Reply, thread_ts: str | None = None) -> dict[str, str]:
-            self.posts.append((channel, thread_ts, reply.form.period if reply.form else ""))
-            return {"channel": channel, "ts": "t9"}
-
-    slack = Threaded("slack", clock)
+    slack = RecordingNotifier("slack", clock)
     clock.set(MONDAY)
     asyncio.run(Delivery(core.engine, core.settings, clock, {"slack": slack}).tick())
     CheckinServices(core.services).answer(UB, "p1", {})
-    assert [m.reply.form.period for m in slack.sent if m.reply.form] == ["2026-W48"]  # opened a DM
     clock.set(MONDAY + timedelta(days=7))  # a fresh process next week: no in-memory DM cache
     asyncio.run(Delivery(core.engine, core.settings, clock, {"slack": slack}).tick())
-    assert slack.posts == [("UB", None, "2026-W49")]  # posted straight into last week's DM channel
+    got = [(m.reply.form.period, m.conversation) for m in slack.sent if m.reply.form]
+    assert got == [("2026-W48", None), ("2026-W49", "UB")]  # week 2 names last week's DM conversation
 
 
 def test_reassigned_owner_is_not_escalated_for_the_previous_owners_checkin(core: Core, clock: FixedClock) -> None:
@@ -258,7 +244,6 @@ def test_reassigned_owner_is_not_escalated_for_the_previous_owners_checkin(core:
 
 def test_an_alert_for_an_unconfigured_platform_stays_pending(core: Core, clock: FixedClock) -> None:
     """A Slack target in a process without Slack is kept (backoff, then undeliverable), never dropped."""
-    from bot.delivery import Delivery
     from storage.models import Escalation
 
     _setup(core)

@@ -11,9 +11,9 @@ from bot.checkins import CheckinServices
 from bot.clock import FixedClock
 from bot.commands import ChannelRef, UserRef
 from bot.core import Core
-from bot.delivery import Delivery
 from bot.gaps import Gap, GapState
 from bot.ports import Actor
+from bot.schedule.deliver import Delivery
 from tests.schedule.recording import RecordingNotifier
 
 BERTA = Actor("slack", "UB", "Berta")  # Europe/Berlin, never answers

@@ -74,3 +74,19 @@ async def test_scheduler_can_be_turned_off_for_a_chat_only_replica(core: Core, c
         assert scheduling.SCHEDULER_KEY not in app and scheduling.DELIVERY_KEY not in app
     finally:
         await runner.cleanup()
+
+
+def test_the_server_registers_each_configured_surfaces_notifier(core: Core) -> None:
+    from pydantic import SecretStr
+
+    from adapters.server import build_web_app
+    from adapters.slack.notifier import SlackNotifier
+    from adapters.teams.app import TEAMS_NOTIFIER
+
+    assert build_web_app(core)[scheduling.DELIVERY_KEY].notifiers.platforms == []  # no chat surface configured
+    both = core.settings.model_copy(update={"slack_bot_token": SecretStr("xoxb-test"), "teams_allow_anonymous": True})
+    app = build_web_app(Core(both, core.engine, core.services, core.router, core.clock))
+    notifiers = app[scheduling.DELIVERY_KEY].notifiers
+    assert notifiers.platforms == ["slack", "teams"]
+    assert notifiers.get("teams") is app[TEAMS_NOTIFIER]
+    assert isinstance(notifiers.get("slack"), SlackNotifier) and notifiers.check("slack") is not None

@@ -13,10 +13,10 @@ from adapters.teams.app import TEAMS_NOTIFIER
 from adapters.teams.notifier import TeamsNotifier
 from bot.checkins import CheckinServices
 from bot.clock import FixedClock
-from bot.conversations import NoConversationReference
 from bot.core import Core, build_core
-from bot.ports import Actor, Destination
-from bot.views import checkin_prompt, error_reply
+from bot.ports import Actor, Destination, MessageRef, Unreachable
+from bot.schedule.messages import checkin_prompt, unreachable_sentence
+from bot.views import error_reply
 from storage.db import session_scope
 from storage.models import ConversationRef, Measurement, Pilot
 from tests.teams import payloads as p
@@ -208,10 +208,10 @@ async def test_install_stores_reference_and_proactive_checkin_goes_out(
     notifier = notifier_of(client)
     checkins = CheckinServices(teams_core.services)
     prompt = checkin_prompt(teams_core.services.pilot_report("support-drafts"), checkins.form("support-drafts"))
-    sent = await notifier.send_dm(Destination("teams", "aad-dana", "Dana Ops"), prompt)
+    sent = await notifier.send(Destination.user("teams", "aad-dana", "Dana Ops"), prompt)
     [call] = connector.sent()
     assert call.path == f"/v3/conversations/{p.PERSONAL_DANA}/activities"  # a new message, not a reply
-    assert sent == {"platform": "teams", "conversation_id": p.PERSONAL_DANA, "activity_id": "reply-2"}
+    assert sent == MessageRef("teams", p.PERSONAL_DANA, "reply-2")
     numbers = [b["id"] for b in call.card["body"] if b.get("type") == "Input.Number"]
     assert numbers == ["field:handle_time", "field:revision_rate", "field:eval_score"]
     triage = [b for b in call.card["body"] if b.get("type") == "Input.Text"]
@@ -226,30 +226,31 @@ async def test_proactive_to_channel_and_to_a_member_seen_only_in_a_channel(
     await post(client, p.channel(connector.url, "<at>pilotbot</at> help", [p.BOT], sender=p.CAROL))
     connector.calls.clear()
     notifier = notifier_of(client)
-    await notifier.send_channel(Destination("teams", p.CHANNEL, "General", is_channel=True), error_reply("ping"))
+    await notifier.send(Destination.channel("teams", p.CHANNEL, "General"), error_reply("ping"))
     [call] = connector.sent()
     assert call.path == f"/v3/conversations/{p.CHANNEL}/activities"
     connector.calls.clear()
 
     # Carol never opened a 1:1 chat: the notifier creates one, then posts into it and remembers it.
-    out = await notifier.send_dm(Destination("teams", "aad-carol", "Carol"), error_reply("ping"))
+    out = await notifier.send(Destination.user("teams", "aad-carol", "Carol"), error_reply("ping"))
     create, call = connector.calls
     assert create.path == "/v3/conversations"
     assert create.body["members"] == [{"id": "29:1carol", "name": "Carol (CIO)"}]
     assert create.body["channelData"] == {"tenant": {"id": p.TENANT}} and create.body["isGroup"] is False
-    assert call.path == f"/v3/conversations/{out['conversation_id']}/activities"
-    assert out["conversation_id"].startswith("a:new-dm-")
-    assert refs(teams_core)["user:aad-carol"]["conversation"]["id"] == out["conversation_id"]
+    assert call.path == f"/v3/conversations/{out.conversation}/activities"
+    assert out.conversation.startswith("a:new-dm-")
+    assert refs(teams_core)["user:aad-carol"]["conversation"]["id"] == out.conversation
 
 
 async def test_no_reference_is_a_clear_error(client: TestClient, connector: FakeConnector, caplog: Any) -> None:
     notifier = notifier_of(client)
-    with pytest.raises(NoConversationReference) as e:
-        await notifier.send_dm(Destination("teams", "aad-nobody", "Nobody"), error_reply("ping"))
-    assert "must install the pilotbot app" in e.value.sentence
+    with pytest.raises(Unreachable) as e:
+        await notifier.send(Destination.user("teams", "aad-nobody", "Nobody"), error_reply("ping"))
+    assert e.value.destination == Destination.user("teams", "aad-nobody")
+    assert "must install the pilotbot app" in unreachable_sentence(e.value.destination)
     assert "no conversation reference for user aad-nobody" in caplog.text
-    with pytest.raises(NoConversationReference):
-        await notifier.send_channel(Destination("teams", "19:gone@thread.tacv2", is_channel=True), error_reply("x"))
+    with pytest.raises(Unreachable):
+        await notifier.send(Destination.channel("teams", "19:gone@thread.tacv2"), error_reply("x"))
     assert connector.calls == []
 
 
@@ -331,7 +332,7 @@ async def test_owner_without_the_app_is_reported_to_the_escalation_channel(
     """The check-in cannot reach an owner who never installed the app: the channel is told, once."""
     from datetime import timedelta
 
-    from bot.delivery import Delivery
+    from bot.schedule.deliver import Delivery
 
     await post(client, p.channel(connector.url, "<at>pilotbot</at> help", [p.BOT], sender=p.CAROL))
     r = teams_core.router

@@ -1,6 +1,9 @@
-"""Builders for scheduled messages: reminder, missed review, eval alert, no-owner note, digest.
+"""The wording of every scheduled message: check-in, reminder, missed review, eval alert,
+owner-unreachable and no-owner notes, digest.
 
-All wording of scheduled messages lives here (neutral `Reply`s; each platform renders them).
+Each builder takes facts and returns a neutral `Reply` (each platform renders it); nothing here
+reads the database. Messages are worded when they are sent (bot/schedule/compose.py gathers the
+facts a row names), so a card is current and a stored row never holds a sentence.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.gaps import fmt_number
+from bot.forms import CheckinForm
+from bot.gaps import fmt_number, fmt_pct
+from bot.ports import Destination
 from bot.replies import Action, Reply, Tone
 from bot.reports import PilotReport, PortfolioEntry
 from bot.views import CHECKIN_OPEN, gap_card, portfolio_reply
+from storage.models import EscalationKind, Pilot
 
 
 def _local(at: datetime, tz: str) -> str:
@@ -23,6 +29,25 @@ def _local(at: datetime, tz: str) -> str:
 
 def _answer(slug: str) -> Action:
     return Action("Report this week's numbers", action_id=CHECKIN_OPEN, value=slug, style="primary")
+
+
+def checkin_prompt(report: PilotReport, form: CheckinForm) -> Reply:
+    """The weekly check-in DM: the gap card, this week's question per metric, a way to answer."""
+    p = report.pilot
+    asks = [
+        f"What is {f.label} this week?" + (f" ({f.hint})" if f.hint else "")
+        for f in form.fields
+        if f.kind == "number" and not f.optional
+    ]
+    if not asks:
+        asks = [f"No metrics yet: record a baseline first (`baseline {p.slug} <metric> <value> <unit>`)."]
+    return Reply(
+        text=f"Weekly check-in for {p.name} ({p.slug}), {form.period}: please report this week's numbers.",
+        card=gap_card(report),
+        lines=tuple(asks),
+        actions=(_answer(p.slug),),
+        form=form,
+    )
 
 
 def reminder_reply(name: str, slug: str, period: str, due_at: datetime, tz: str) -> Reply:
@@ -60,13 +85,52 @@ def missed_owner_reply(report: PilotReport, period: str, told_channel: str | Non
     )
 
 
-def eval_alert_reply(slug: str, payload: dict[str, Any]) -> Reply:
-    lines = [str(payload["todo"])] if payload.get("todo") else []
+EVAL_KINDS = (EscalationKind.eval_below_bar.value, EscalationKind.eval_drop.value)
+
+
+def eval_headline(slug: str, kind: str, facts: dict[str, Any]) -> str:
+    """`<slug>` eval fell below the bar / dropped N pts: old → new (version v), bar B."""
+    if facts.get("new") is None:  # a row from before alerts kept facts: its stored headline, if any
+        return str(facts.get("headline") or f"`{slug}` eval needs attention.")
+    old, new, bar = facts.get("old"), float(facts["new"]), float(facts["bar"])
+    scores = f"{fmt_pct(old) if old is not None else 'no previous run'} → {fmt_pct(new)}"
+    version = f" (version {facts['version']})" if facts.get("version") else ""
+    if kind == EscalationKind.eval_below_bar.value:
+        return f"`{slug}` eval fell below the bar: {scores}{version}, bar {fmt_pct(bar)}."
+    drop = fmt_number(round(float(old) - new, 1)) if old is not None else "0"
+    return f"`{slug}` eval dropped {drop} pts: {scores}{version}, bar {fmt_pct(bar)}."
+
+
+def eval_alert_reply(slug: str, kind: str, facts: dict[str, Any]) -> Reply:
     return Reply(
-        text=str(payload.get("headline") or f"`{slug}` eval needs attention."),
+        text=eval_headline(slug, kind, facts),
         tone=Tone.error,
-        lines=tuple(lines),
+        lines=(f"Look at the failing cases of this run, fix, and re-run: `eval {slug} <pct> cases <n>`.",),
         actions=(Action("Status", command=f"status {slug}"), Action("History", command=f"history {slug}")),
+    )
+
+
+def alert_line(pilot: Pilot, kind: str, facts: dict[str, Any]) -> str:
+    """The warning a write's reply carries when it raised an eval alert: what, and who is pinged."""
+    who = []
+    if pilot.owner_id:
+        who.append(f"@{pilot.owner_name or pilot.owner_id}")
+    if pilot.escalation_channel_id:
+        who.append(f"#{pilot.escalation_channel_name or pilot.escalation_channel_id}")
+    pinging = ("Pinging " + " and ".join(who) + ".") if who else "No owner or escalation channel to ping."
+    return f"⚠️ {eval_headline(pilot.slug, kind, facts)} {pinging}"
+
+
+def unreachable_sentence(dest: Destination) -> str:
+    """Why a destination cannot be messaged yet, and what would fix it."""
+    who = dest.name or dest.id
+    if dest.is_channel:
+        return (
+            f"I cannot post to the {dest.platform} channel {who}: add pilotbot to that team and mention it there once."
+        )
+    return (
+        f"I cannot message @{who} on {dest.platform.capitalize()}: they must install the "
+        "pilotbot app (or message it once) before it can reach them."
     )
 
 
@@ -116,24 +180,8 @@ def digest_reply(entries: Sequence[PortfolioEntry], facts: DigestFacts) -> Reply
     )
 
 
-@dataclass(frozen=True)
-class ScheduleRow:
-    slug: str
-    owner: str | None
-    cadence: str
-    next_checkin: str  # local and UTC, or why there is none
-    current: str  # state of the latest check-in
-    pending: int  # outbox messages waiting
-    undeliverable: int
-
-
-def schedule_reply(rows: Sequence[ScheduleRow], now: datetime) -> Reply:
-    lines = []
-    for r in rows:
-        owner = r.owner or "no owner"
-        tail = f"; {r.pending} pending" if r.pending else ""
-        tail += f"; ⚠️ {r.undeliverable} undeliverable" if r.undeliverable else ""
-        lines.append(f"{r.slug}: {owner}, {r.cadence} — next {r.next_checkin}; {r.current}{tail}")
-    if not rows:
-        lines.append("No pilots yet.")
-    return Reply(text=f"Scheduled work as of {now.strftime('%Y-%m-%d %H:%M')} UTC:", lines=tuple(lines))
+def digest_escalation_line(slug: str, kind: str, facts: dict[str, Any]) -> str:
+    """One escalation of the week, as the digest lists it."""
+    if kind in EVAL_KINDS:
+        return eval_headline(slug, kind, facts)
+    return f"{slug}: {kind.replace('_', ' ')}"

@@ -1,11 +1,12 @@
-"""Send what bot/duework.py planned, exactly once, through the platform Notifiers.
+"""Send what plan.py planned, exactly once, through the platform Notifiers (claim -> send -> mark).
 
 One `tick()`: plan rows, then drain due check-ins and outbox rows with claim -> send -> mark
 (storage/outbox.py explains the protocol, why PostgreSQL uses SKIP LOCKED, and the one window
 where a duplicate remains possible). Database work runs in worker threads (sync sessions); sends
-run concurrently up to `concurrency`. A failed send releases its claim with backoff
-(`next_attempt_at`); after `outbox.MAX_ATTEMPTS` failures the row is undeliverable: logged, listed
-by `pilotbot schedule`, counted in the digest.
+run concurrently up to `concurrency`. Each message is worded just before it is sent (compose.py).
+A failed send releases its claim with backoff (`next_attempt_at`) and is told to the
+`on_send_failure` observers (the /metrics counter); after `outbox.MAX_ATTEMPTS` failures the row
+is undeliverable: logged, listed by `pilotbot schedule`, counted in the digest.
 """
 
 from __future__ import annotations
@@ -13,20 +14,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.conversations import NoConversationReference
-from bot.duework import Planned, checkin_reply_for, escalation_reply, grace_of, plan, plan_owner_unreachable
-from bot.ports import Destination, Notifier
+from bot.ports import Destination, MessageRef, Notifier, Notifiers, Unreachable
 from bot.replies import Reply
 from bot.reports import pilot_reports
+from bot.schedule.compose import checkin_reply_for, escalation_reply, facts_of
+from bot.schedule.plan import Planned, grace_of, owner_destination, plan, plan_owner_unreachable
 from storage import outbox
 from storage.db import session_scope
 from storage.models import CheckIn, Escalation, EscalationKind, Pilot
@@ -45,34 +46,24 @@ class TickStats:
 
 PUSH_PLATFORMS = frozenset({"slack", "teams"})
 
-
-@runtime_checkable
-class ThreadedNotifier(Protocol):
-    """Optional: a notifier that can answer in a message's thread (Slack's `SlackNotifier.post`)."""
-
-    async def post(self, channel: str, reply: Reply, thread_ts: str | None = None) -> dict[str, str]: ...
-
-
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class CheckinJob:
     row_id: int
-    dest: Destination
+    dest: Destination  # the owner; `conversation` is last week's DM when one is known
     reply: Reply | None
     error: str | None = None
-    channel: str | None = None  # the owner's known DM channel, when a ThreadedNotifier can post to it
     lapsed_claim: datetime | None = None  # claimed before by a process that never finished: maybe sent
 
 
-class DeliveryCheck(Protocol):
-    """Optional, per platform: was this message already delivered (by a process that died before
-    recording it)? Closes the crash window for platforms that can be asked (Slack: the DM history)."""
+class NoNotifier(RuntimeError):
+    """A Slack/Teams destination in a process where that platform is not configured."""
 
-    async def find_sent(
-        self, dest: Destination, channel: str | None, reply: Reply, since: datetime
-    ) -> dict[str, str] | None: ...
+    def __init__(self, dest: Destination) -> None:
+        self.platform = dest.platform
+        super().__init__(f"no {dest.platform} notifier configured for {dest.key}")
 
 
 class GroupCommit:
@@ -112,16 +103,9 @@ class GroupCommit:
 
 @dataclass(frozen=True)
 class Job:
-    target: str
     dest: Destination
-    reply: Reply | None  # None: no notifier for this platform here
-    thread: tuple[str, str] | None = None  # (channel, ts) to answer in
-
-
-def parse_target(target: str) -> Destination:
-    """`slack:user:U1` / `teams:channel:19:abc@thread` -> Destination."""
-    platform, kind, ident = target.split(":", 2)
-    return Destination(platform=platform, id=ident, is_channel=kind == "channel")
+    reply: Reply | None  # None: no notifier for this platform here (the console): skipped
+    in_reply_to: MessageRef | None = None  # the message whose thread this answers
 
 
 def _error_text(exc: BaseException) -> str:
@@ -134,16 +118,15 @@ class Delivery:
         engine: Engine,
         settings: Settings,
         clock: Clock,
-        notifiers: Mapping[str, Notifier],
+        notifiers: Notifiers | Mapping[str, Notifier],
         concurrency: int | None = None,
         batch: int | None = None,
-        checks: Mapping[str, DeliveryCheck] | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.clock = clock
-        self.notifiers = dict(notifiers)
-        self.checks = dict(checks or {})
+        self.notifiers = Notifiers.of(notifiers)  # held, not copied: registrations before start count
+        self.on_send_failure: list[Callable[[str], None]] = []  # told the platform of each failed send
         self.concurrency = max(1, concurrency or settings.pilotbot_send_concurrency)
         self.batch = batch or max(50, self.concurrency * 4)
         self.lease = timedelta(seconds=settings.pilotbot_claim_lease_seconds)
@@ -221,13 +204,11 @@ class Delivery:
         """Claim a batch and build its DMs in one unit of work (a fixed number of statements)."""
         now = self.clock.now()
         with session_scope(self.engine) as s:
-            claimed = outbox.claim_checkins(s, now, self.lease, sorted(self.notifiers), self.batch)
+            claimed = outbox.claim_checkins(s, now, self.lease, self.notifiers.platforms, self.batch)
             if not claimed:
                 return []
-            ids = list(claimed)
-            rows = list(s.exec(select(CheckIn).where(col(CheckIn.id).in_(ids))))
-            pilot_ids = {c.pilot_id for c in rows}
-            pilots = list(s.exec(select(Pilot).where(col(Pilot.id).in_(pilot_ids))))
+            rows = list(s.exec(select(CheckIn).where(col(CheckIn.id).in_(list(claimed)))))
+            pilots = list(s.exec(select(Pilot).where(col(Pilot.id).in_({c.pilot_id for c in rows}))))
             reports = pilot_reports(s, pilots, now, grace_of(self.settings))
             # Slack: post straight into the DM channel last week's check-in went to, instead of
             # conversations.open + post for every owner after each restart (the IM id is stable).
@@ -235,54 +216,44 @@ class Delivery:
             jobs = []
             for c in rows:
                 assert c.id is not None and c.owner_ref is not None
-                platform, _, user = c.owner_ref.partition(":")
+                dest = replace(owner_destination(c.owner_ref), conversation=channels.get(c.owner_ref))
                 report = reports.get(c.pilot_id)
                 try:
                     if report is None:
                         raise LookupError(f"pilot {c.pilot_id} is gone")
-                    reply = checkin_reply_for(report, c.period)
-                    jobs.append(
-                        CheckinJob(
-                            c.id,
-                            Destination(platform, user),
-                            reply,
-                            channel=channels.get(c.owner_ref),
-                            lapsed_claim=claimed.get(c.id),
-                        )
-                    )
+                    jobs.append(CheckinJob(c.id, dest, checkin_reply_for(report, c.period), None, claimed.get(c.id)))
                 except Exception as exc:  # noqa: BLE001 — one bad row must not stop the batch
-                    jobs.append(CheckinJob(c.id, Destination(platform, user), None, _error_text(exc)))
+                    jobs.append(CheckinJob(c.id, dest, None, _error_text(exc)))
             return jobs
 
     async def _send_checkin(self, job: CheckinJob, stats: TickStats) -> None:
-        try:
-            if job.reply is None:
-                raise RuntimeError(job.error or "no message")
-            check = self.checks.get(job.dest.platform)
-            if job.lapsed_claim is not None and check is not None:
-                found = await asyncio.wait_for(
-                    check.find_sent(job.dest, job.channel, job.reply, job.lapsed_claim), self.send_timeout
-                )
-                if found is not None:  # it did arrive before the crash: record it, do not send again
-                    log.info("check-in %s was already delivered before a crash; recorded, not resent", job.row_id)
-                    await self._marks.mark(job.row_id, dict(found))
-                    stats.recovered += 1
-                    return
-            notifier = self.notifiers[job.dest.platform]
-            if job.channel and isinstance(notifier, ThreadedNotifier):
-                call = notifier.post(job.channel, job.reply)
-            else:
-                call = notifier.send_dm(job.dest, job.reply)
-            ref = await asyncio.wait_for(call, self.send_timeout)
-        except Exception as exc:  # noqa: BLE001 — any failure leaves the row pending with backoff
-            await self._failed(CheckIn, job.row_id, exc, stats)
+        if job.reply is None:  # the message could not be built: no send was tried
+            await self._failed(CheckIn, job.row_id, RuntimeError(job.error or "no message"), stats, None)
             return
         try:
-            await self._marks.mark(job.row_id, dict(ref or {}))
+            found = await self._already_sent(job)
+            if found is not None:  # it did arrive before the crash: record it, do not send again
+                log.info("check-in %s was already delivered before a crash; recorded, not resent", job.row_id)
+                await self._marks.mark(job.row_id, found.to_json())
+                stats.recovered += 1
+                return
+            ref = await self._send(job.dest, job.reply)
+        except Exception as exc:  # noqa: BLE001 — any failure leaves the row pending with backoff
+            await self._failed(CheckIn, job.row_id, exc, stats, job.dest.platform)
+            return
+        try:
+            await self._marks.mark(job.row_id, ref.to_json())
         except Exception:  # the message went out but is not recorded: resent after the lease (logged)
             log.exception("check-in %s was sent but could not be marked sent", job.row_id)
             return
         stats.sent += 1
+
+    async def _already_sent(self, job: CheckinJob) -> MessageRef | None:
+        """After a lapsed claim, ask the platform (when it can be asked) whether it arrived."""
+        check = self.notifiers.check(job.dest.platform)
+        if job.lapsed_claim is None or check is None or job.reply is None:
+            return None
+        return await asyncio.wait_for(check.find_sent(job.dest, job.reply, job.lapsed_claim), self.send_timeout)
 
     # ---- escalations, reminders, notes, digests (the outbox) ----
 
@@ -297,54 +268,52 @@ class Delivery:
                 return []
             done = dict(e.payload.get("delivered") or {})
             thread = None
-            if e.kind == EscalationKind.checkin_reminder.value and e.payload.get("checkin_id"):
+            facts = facts_of(e)
+            if e.kind == EscalationKind.checkin_reminder.value and facts.get("checkin_id"):
                 # SPEC §5: on Slack the reminder is a reply in the check-in's thread.
-                checkin = s.get(CheckIn, e.payload["checkin_id"])
-                ref = (checkin.message_ref if checkin else None) or {}
-                if ref.get("channel") and ref.get("ts"):
-                    thread = (str(ref["channel"]), str(ref["ts"]))
+                checkin = s.get(CheckIn, facts["checkin_id"])
+                thread = MessageRef.from_json(checkin.message_ref if checkin else None)
             jobs: list[Job] = []
-            for target in e.targets:
-                if target in done:
-                    continue
-                dest = parse_target(target)
+            for dest in (Destination.parse(t) for t in e.targets if t not in done):
                 if dest.platform not in self.notifiers:
                     if dest.platform in PUSH_PLATFORMS:
                         # Slack/Teams not configured in this process: keep it pending (backoff, then
                         # undeliverable and visible in `status`) rather than dropping it.
-                        raise RuntimeError(f"no {dest.platform} notifier configured for {target}")
-                    jobs.append(Job(target, dest, None))  # the console has no push channel: skipped
+                        raise NoNotifier(dest)
+                    jobs.append(Job(dest, None))  # the console has no push channel: skipped
                     continue
-                reply = escalation_reply(s, e, target, self.settings, self.clock.now())
-                jobs.append(Job(target, dest, reply, thread))
+                reply = escalation_reply(s, e, dest, self.settings, self.clock.now())
+                same = thread is not None and thread.platform == dest.platform
+                jobs.append(Job(dest, reply, thread if same else None))
             return jobs
 
     async def _send_escalation(self, row_id: int, stats: TickStats) -> None:
         # Each target is delivered and recorded on its own (payload["delivered"]), so a retry after
         # a partial failure never repeats a target that already got the message.
+        sending: str | None = None  # the platform of the send in flight, for the failure counter
         try:
             jobs = await asyncio.to_thread(self._escalation_jobs, row_id)
             for job in jobs:
+                sending = job.dest.platform
                 ref = await self._deliver(job)
-                await asyncio.to_thread(self._record_target, row_id, job.target, ref)
+                sending = None
+                await asyncio.to_thread(self._record_target, row_id, job.dest.key, ref)
         except Exception as exc:  # noqa: BLE001
-            await self._failed(Escalation, row_id, exc, stats)
+            await self._failed(Escalation, row_id, exc, stats, getattr(exc, "platform", sending))
             return
         await asyncio.to_thread(self._mark, Escalation, row_id, {})
         stats.sent += 1
 
     async def _deliver(self, job: Job) -> dict[str, Any]:
-        dest, reply = job.dest, job.reply
-        if reply is None:
-            return {"skipped": f"no {dest.platform} notifier"}
-        notifier = self.notifiers[dest.platform]
-        if job.thread and isinstance(notifier, ThreadedNotifier):
-            call = notifier.post(job.thread[0], reply, thread_ts=job.thread[1])
-        elif dest.is_channel:
-            call = notifier.send_channel(dest, reply)
-        else:
-            call = notifier.send_dm(dest, reply)
-        return dict(await asyncio.wait_for(call, self.send_timeout) or {})
+        if job.reply is None:
+            return {"skipped": f"no {job.dest.platform} notifier"}
+        return (await self._send(job.dest, job.reply, job.in_reply_to)).to_json()
+
+    async def _send(self, dest: Destination, reply: Reply, in_reply_to: MessageRef | None = None) -> MessageRef:
+        notifier = self.notifiers.get(dest.platform)
+        if notifier is None:
+            raise NoNotifier(dest)
+        return await asyncio.wait_for(notifier.send(dest, reply, in_reply_to), self.send_timeout)
 
     def _record_target(self, row_id: int, target: str, ref: dict[str, Any]) -> None:
         with session_scope(self.engine) as s:
@@ -363,12 +332,18 @@ class Delivery:
         with session_scope(self.engine) as s:
             outbox.mark_sent(s, model, row_id, self.clock.now(), **values)
 
-    def _owner_unreachable(self, checkin_id: int, sentence: str) -> None:
+    def _owner_unreachable(self, checkin_id: int, unreachable: Destination) -> None:
         with session_scope(self.engine) as s:
-            if not plan_owner_unreachable(s, checkin_id, sentence, self.clock.now()):
-                log.warning("check-in %s: %s (no escalation channel to tell)", checkin_id, sentence)
+            if not plan_owner_unreachable(s, checkin_id, unreachable, self.clock.now()):
+                log.warning(
+                    "check-in %s: %s cannot be reached (no escalation channel to tell)", checkin_id, unreachable.key
+                )
 
-    async def _failed(self, model: Any, row_id: int, exc: BaseException, stats: TickStats) -> None:
+    async def _failed(
+        self, model: Any, row_id: int, exc: BaseException, stats: TickStats, platform: str | None
+    ) -> None:
+        """`platform`: the platform whose send failed (None: no send was tried)."""
+
         def record() -> int:
             with session_scope(self.engine) as s:
                 return outbox.mark_failed(
@@ -377,11 +352,20 @@ class Delivery:
 
         attempts = await asyncio.to_thread(record)
         stats.failed += 1
-        if model is CheckIn and isinstance(exc, NoConversationReference):
+        if platform is not None:
+            self._tell_failure(platform)
+        if model is CheckIn and isinstance(exc, Unreachable):
             # SPEC §5 / Teams: the owner must install the app; the escalation channel is told once.
-            await asyncio.to_thread(self._owner_unreachable, row_id, exc.sentence)
+            await asyncio.to_thread(self._owner_unreachable, row_id, exc.destination)
         if attempts >= outbox.MAX_ATTEMPTS:
             stats.undeliverable += 1
             log.error("%s %s undeliverable after %d attempts: %s", model.__tablename__, row_id, attempts, exc)
         else:
             log.warning("%s %s send failed (attempt %d): %s", model.__tablename__, row_id, attempts, exc)
+
+    def _tell_failure(self, platform: str) -> None:
+        for observe in self.on_send_failure:
+            try:
+                observe(platform)
+            except Exception:  # a broken observer must not stop delivery
+                log.exception("send-failure observer failed")

@@ -1,7 +1,9 @@
 """Where the bot can reach someone proactively: stored conversation references.
 
 Chat adapters (Teams) serialise their platform reference to a plain dict and save it under
-keys such as `user:<id>` or `channel:<id>`; notifiers read it back. No platform SDK here.
+keys such as `user:<id>` or `channel:<id>`; notifiers read it back. No platform SDK here. A
+notifier that finds none raises `bot.ports.Unreachable`; the escalation channel is then told
+(bot/schedule/plan.py `plan_owner_unreachable`, worded in messages.py).
 """
 
 from __future__ import annotations
@@ -14,33 +16,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
-from bot.ports import Destination
 from storage import repo
 from storage.db import session_scope
 
 log = logging.getLogger(__name__)
-
-
-class NoConversationReference(Exception):
-    """Nobody can be messaged at `destination`: the bot has never seen them there.
-
-    `sentence` is ready to post (e.g. to the escalation channel): the owner must install the app.
-    """
-
-    def __init__(self, destination: Destination) -> None:
-        self.destination = destination
-        who = destination.name or destination.id
-        if destination.is_channel:
-            self.sentence = (
-                f"I cannot post to the {destination.platform} channel {who}: add pilotbot to that team "
-                "and mention it there once."
-            )
-        else:
-            self.sentence = (
-                f"I cannot message @{who} on {destination.platform.capitalize()}: they must install the "
-                "pilotbot app (or message it once) before it can reach them."
-            )
-        super().__init__(self.sentence)
 
 
 class ConversationRefs:
