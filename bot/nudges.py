@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from bot.gaps import fmt_number
 from bot.replies import Action, Reply, Tone
 from bot.reports import PilotReport, PortfolioEntry
-from bot.views import CHECKIN_OPEN, gap_card, portfolio_reply
+from bot.views import checkin_action, gap_card, portfolio_reply
 
 
 def _local(at: datetime, tz: str) -> str:
@@ -22,7 +22,7 @@ def _local(at: datetime, tz: str) -> str:
 
 
 def _answer(slug: str) -> Action:
-    return Action("Report this week's numbers", action_id=CHECKIN_OPEN, value=slug, style="primary")
+    return checkin_action(slug)
 
 
 def reminder_reply(name: str, slug: str, period: str, due_at: datetime, tz: str) -> Reply:
