@@ -193,3 +193,17 @@ def test_app_home_for_someone_without_pilots() -> None:
 def test_real_portfolio_builder_output_is_valid() -> None:
     reply = portfolio_reply(entries(500, "U1"))
     assert_valid_blocks(reply_blocks(reply))
+
+
+def test_command_hints_escape_angle_brackets() -> None:
+    # A raw `<slug>` in mrkdwn is read as a link/mention by Slack, even inside a code span.
+    for reply in (portfolio_reply([]), Reply(portfolio=portfolio(2, more=3))):
+        blocks = reply_blocks(reply)
+        assert_valid_blocks(blocks)
+        mrkdwn = [t["text"] for b in blocks for t in [b.get("text"), *b.get("elements", [])] if t and "text" in t]
+        assert not any("<" in t or ">" in t for t in mrkdwn), mrkdwn
+    assert "No pilots yet: `/pilot new &lt;slug&gt; &lt;name&gt;` registers one." in json.dumps(
+        reply_blocks(portfolio_reply([])), ensure_ascii=False
+    )
+    more = json.dumps(reply_blocks(Reply(portfolio=portfolio(2, more=3))), ensure_ascii=False)
+    assert "… and 3 more; `/pilot status &lt;slug&gt;` shows one pilot." in more
