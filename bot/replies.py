@@ -36,6 +36,8 @@ GAP_SHORT = {Gap.baseline: "base", Gap.owner: "own", Gap.quality: "qc", Gap.path
 GAPS_LEGEND = "Gaps: baseline · owner · quality · production path"
 READY = "ready to ship"
 NOT_READY = "not ready to ship"
+OWNER_LABEL = "owner"
+GO_LIVE_LABEL = "go-live"
 METRICS_TITLE = "Metrics vs baseline"
 EVAL_TITLE = "Latest eval"
 PATH_TITLE = "Production path"
@@ -211,9 +213,9 @@ def render_gap_card_text(card: GapCard) -> list[str]:
     lines = [f"{card.name} ({card.slug}) — {card.stage}, {card.verdict}"]
     facts = []
     if card.owner:
-        facts.append(f"owner {card.owner}")
+        facts.append(f"{OWNER_LABEL} {card.owner}")
     if card.go_live:
-        facts.append(f"go-live {card.go_live}")
+        facts.append(f"{GO_LIVE_LABEL} {card.go_live}")
     if facts:
         lines.append("  " + " · ".join(facts))
     for row in card.gaps:

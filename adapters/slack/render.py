@@ -15,8 +15,10 @@ from bot.forms import EVAL_FIELD, TRIAGE_FIELD, CheckinForm, FormField
 from bot.gaps import GapState
 from bot.replies import (
     EVAL_TITLE,
+    GO_LIVE_LABEL,
     METRICS_TITLE,
     NEXT_TITLE,
+    OWNER_LABEL,
     PATH_TITLE,
     STATE_MARK,
     Action,
@@ -174,9 +176,9 @@ def card_blocks(out: Blocks, card: GapCard) -> None:
     out.add({"type": "header", "text": _plain(f"{card.name} ({card.slug})", MAX_HEADER_TEXT)})
     facts = [f"`{escape(card.slug)}`", escape(card.stage), verdict]
     if card.owner:
-        facts.append(f"owner {escape(card.owner)}")
+        facts.append(f"{OWNER_LABEL} {escape(card.owner)}")
     if card.go_live:
-        facts.append(f"go-live {escape(card.go_live)}")
+        facts.append(f"{GO_LIVE_LABEL} {escape(card.go_live)}")
     out.add({"type": "context", "elements": [_mrkdwn(clip(" · ".join(facts), MAX_CONTEXT_TEXT))]})
     gap_lines = [f"{row.mark} *{escape(row.label)}*: {row.word} — {escape(clip(row.reason, 600))}" for row in card.gaps]
     out.section("\n".join(gap_lines))

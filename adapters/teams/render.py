@@ -15,11 +15,13 @@ from typing import Any
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
 from adapters.teams.inbound import CHECKIN_SUBMIT, COMMAND_SUBMIT, FIELD_PREFIX
-from bot.forms import CheckinForm
+from bot.forms import FIX_HEADLINE, SUBMIT_LABEL, CheckinForm, FormErrors
 from bot.replies import (
     EVAL_TITLE,
+    GO_LIVE_LABEL,
     METRICS_TITLE,
     NEXT_TITLE,
+    OWNER_LABEL,
     PATH_TITLE,
     Action,
     GapCard,
@@ -85,9 +87,9 @@ def gap_card_body(card: GapCard) -> list[dict[str, Any]]:
     ]
     facts = []
     if card.owner:
-        facts.append(("Owner", card.owner))
+        facts.append((OWNER_LABEL.capitalize(), card.owner))
     if card.go_live:
-        facts.append(("Go-live", card.go_live))
+        facts.append((GO_LIVE_LABEL.capitalize(), card.go_live))
     if facts:
         body.append(_facts(facts))
     body.append(_facts([(f"{row.mark} {row.label}", f"{row.word} — {row.reason}") for row in card.gaps]))
@@ -139,7 +141,7 @@ def form_body(
         }
         if f.kind == "number":
             item["type"] = "Input.Number"
-            item["errorMessage"] = errors.get(f.key) or f"Enter this week's {f.key} as a number."
+            item["errorMessage"] = errors.get(f.key) or f.not_a_number
             if given not in (None, ""):
                 try:
                     item["value"] = float(str(given).strip().rstrip("%"))
@@ -160,7 +162,7 @@ def form_body(
 def submit_checkin_action(slug: str) -> dict[str, Any]:
     return {
         "type": "Action.Submit",
-        "title": "Submit check-in",
+        "title": SUBMIT_LABEL,
         "style": "positive",
         "data": {"action": CHECKIN_SUBMIT, "slug": slug},
     }
@@ -227,10 +229,10 @@ def intent_action(action: Action) -> dict[str, Any] | None:
 
 def render_form_errors(form: CheckinForm, values: dict[str, object], errors: dict[str, str]) -> dict[str, Any]:
     """A rejected check-in: what to fix, and the same form again with the given values kept."""
-    lines = [f"• {k}: {v}" for k, v in errors.items()]
-    body = [_text("Please fix the check-in:", weight="Bolder", color="Attention"), *(_text(x) for x in lines)]
+    lines = FormErrors(errors).lines
+    body = [_text(FIX_HEADLINE, weight="Bolder", color="Attention"), *(_text(x) for x in lines)]
     body.extend(form_body(form, values, errors))
-    fallback = "Please fix the check-in:\n" + "\n".join(lines)
+    fallback = "\n".join([FIX_HEADLINE, *lines])
     return card(body, [submit_checkin_action(form.slug)], fallback)
 
 
