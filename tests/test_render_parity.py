@@ -26,7 +26,7 @@ from bot.checkins import CheckinServices
 from bot.core import Core
 from bot.home import home_replies
 from bot.ports import Actor
-from bot.replies import Intent, Reply, render_text, series_summary
+from bot.replies import Action, Intent, Reply, Tone, render_text, series_summary
 from bot.views import checkin_prompt, portfolio_reply
 from tests.slack.payloads import assert_valid_blocks, assert_valid_view
 
@@ -205,3 +205,13 @@ def test_the_replies_carry_what_the_parity_test_claims(core: Core) -> None:
 def test_home_is_a_valid_slack_view(core: Core) -> None:
     _setup(core)
     assert_valid_view(home_view(home_replies(core.services.portfolio(), "slack", "U1")))
+
+
+def test_ok_is_the_tone_and_actions_name_what_they_act_on() -> None:
+    assert [Reply(tone=t).ok for t in Tone] == [t is not Tone.error for t in Tone]
+    with pytest.raises(TypeError):
+        Reply(tone=Tone.error, ok=True)  # type: ignore[call-arg]  # no second field that can disagree
+    with pytest.raises(ValueError, match="names no pilot"):
+        Action("Report", intent=Intent.OPEN_CHECKIN)
+    with pytest.raises(ValueError, match="names none"):
+        Action("Status")
