@@ -238,6 +238,7 @@ def render_portfolio_text(p: Portfolio) -> list[str]:
     if p.empty_hint:
         return lines + [p.empty_hint.text]
     width = max(len(r.slug) for r in p.rows)
+    # The heads sit over the two-cell-wide marks as they always have: "base own  qc  path".
     lines.append(f"  {'pilot'.ljust(width)}  {' '.join(p.columns[:2])}  {'  '.join(p.columns[2:])}")
     for r in p.rows:
         lines.append(f"  {r.slug.ljust(width)}  {'  '.join(r.marks)}  {r.next_step}")
