@@ -11,6 +11,8 @@ from bot.gaps import fmt_number
 EVAL_FIELD = "eval_score"
 TRIAGE_FIELD = "triage"
 MAX_TRIAGE = 2000
+FIX_HEADLINE = "Please fix the check-in:"  # above a rejected submission's errors
+SUBMIT_LABEL = "Submit check-in"  # the button that sends a form shown inside a message (Teams)
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,11 @@ class FormField:
     optional: bool
     hint: str | None = None
     placeholder: str | None = None
+
+    @property
+    def not_a_number(self) -> str:
+        """Shown by a client that checks a number input itself before submitting."""
+        return f"Enter this week's {self.key} as a number."
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,11 @@ class FormErrors(Exception):
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+    @property
+    def lines(self) -> list[str]:
+        """The errors as a list under FIX_HEADLINE."""
+        return [f"• {k}: {v}" for k, v in self.errors.items()]
 
 
 def build_checkin_form(slug: str, name: str, period: str, metrics: list[tuple[str, str, float | None]]) -> CheckinForm:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.gaps import GapState
-from bot.replies import Reply
+from bot.replies import READY, Reply
 from bot.reports import PortfolioEntry
 from bot.views import next_step, portfolio_reply
 
@@ -18,7 +18,7 @@ def own_pilot_lines(entries: Sequence[PortfolioEntry]) -> list[str]:
     for e in sorted(entries, key=lambda e: (e.gaps.ready, e.pilot.slug))[:MAX_OWN]:
         p = e.pilot
         steps = [next_step(p.slug, r) for r in e.gaps.results if r.state is not GapState.closed]
-        todo = "ready to ship" if not steps else "; ".join(steps)
+        todo = READY if not steps else "; ".join(steps)
         lines.append(f"{p.name} ({p.slug}): {todo}")
     if len(entries) > MAX_OWN:
         lines.append(f"… and {len(entries) - MAX_OWN} more of your pilots.")

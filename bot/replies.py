@@ -1,7 +1,10 @@
 """The neutral reply model every surface renders, and its plain-text renderer.
 
 Slack Block Kit and Teams Adaptive Cards render the same dataclasses; the plain text is
-also their notification fallback.
+also their notification fallback. Every sentence a user reads comes from here or from the
+builders in bot/views.py; a renderer only lays the model out (marks, bold, order, limits).
+A sentence that names a command is a `Hint`, so each surface writes the command its way
+(`/pilot status <slug>` on Slack, a code span in text, bold on Teams).
 """
 
 from __future__ import annotations
@@ -20,19 +23,65 @@ class Tone(StrEnum):
     error = "error"
 
 
+class Intent(StrEnum):
+    """What a button does, in the core's words; each adapter maps it to its own ids."""
+
+    RUN_COMMAND = "run_command"  # run `Action.command` as if the user had typed it
+    OPEN_CHECKIN = "open_checkin"  # open the check-in form of `Action.slug`
+
+
 STATE_MARK = {GapState.closed: "✅", GapState.at_risk: "⚠️", GapState.open: "❌"}
 STATE_WORD = {GapState.closed: "closed", GapState.at_risk: "at risk", GapState.open: "open"}
+GAP_SHORT = {Gap.baseline: "base", Gap.owner: "own", Gap.quality: "qc", Gap.path: "path"}  # text table columns
+GAPS_LEGEND = "Gaps: baseline · owner · quality · production path"
+READY = "ready to ship"
+NOT_READY = "not ready to ship"
+OWNER_LABEL = "owner"
+GO_LIVE_LABEL = "go-live"
+METRICS_TITLE = "Metrics vs baseline"
+EVAL_TITLE = "Latest eval"
+PATH_TITLE = "Production path"
+NEXT_TITLE = "Next steps"
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A sentence naming a command: `before` + the command + `after`."""
+
+    before: str
+    command: str
+    after: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"{self.before}`{self.command}`{self.after}"
+
+
+def more_note(n: int, what: str) -> str:
+    """What a renderer says for the items it had to leave out to stay inside a surface's limits."""
+    return f"… and {n} more {what}"
+
+
+def more_fields_hint(n: int) -> Hint:
+    """Under a check-in form cut to fit a surface: the other metrics are recorded by command."""
+    return Hint(more_note(n, "metrics") + ": use ", "measure", ".")
 
 
 @dataclass(frozen=True)
 class Action:
-    """A follow-up the user can take: a command to run, or a named interaction."""
+    """A follow-up the user can take: a command to run, or another neutral intent about a pilot."""
 
     label: str
-    command: str | None = None
-    action_id: str | None = None  # for interactions (e.g. "checkin_open"), else None
-    value: str | None = None
+    command: str | None = None  # Intent.RUN_COMMAND: the command text
+    intent: Intent = Intent.RUN_COMMAND
+    slug: str | None = None  # the pilot a non-command intent is about
     style: str | None = None  # "primary" | "danger" | None
+
+    def __post_init__(self) -> None:
+        if self.intent is Intent.RUN_COMMAND and not self.command:
+            raise ValueError(f"action {self.label!r} runs a command but names none")
+        if self.intent is not Intent.RUN_COMMAND and not self.slug:
+            raise ValueError(f"action {self.label!r} ({self.intent}) names no pilot")
 
 
 @dataclass(frozen=True)
@@ -44,6 +93,14 @@ class GapRow:
     @property
     def label(self) -> str:
         return self.gap.label
+
+    @property
+    def mark(self) -> str:
+        return STATE_MARK[self.state]
+
+    @property
+    def word(self) -> str:
+        return STATE_WORD[self.state]
 
 
 @dataclass(frozen=True)
@@ -67,6 +124,10 @@ class GapCard:
     path_line: str | None = None
     next_steps: tuple[str, ...] = ()
 
+    @property
+    def verdict(self) -> str:
+        return READY if self.ready else NOT_READY
+
 
 @dataclass(frozen=True)
 class PortfolioRow:
@@ -75,7 +136,11 @@ class PortfolioRow:
     states: tuple[GapState, GapState, GapState, GapState]
     ready: bool
     owner: str | None
-    next_step: str
+    next_step: str  # the first thing to do, or "ready to ship"
+
+    @property
+    def marks(self) -> tuple[str, ...]:
+        return tuple(STATE_MARK[s] for s in self.states)
 
 
 @dataclass(frozen=True)
@@ -86,6 +151,16 @@ class Portfolio:
     rows: tuple[PortfolioRow, ...]
     more: int = 0  # pilots not shown
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # gap -> state -> n
+    legend: str = GAPS_LEGEND
+    columns: tuple[str, ...] = tuple(GAP_SHORT.values())
+
+    @property
+    def empty_hint(self) -> Hint | None:
+        return None if self.rows else Hint("No pilots yet: ", "new <slug> <name>", " registers one.")
+
+    @property
+    def more_hint(self) -> Hint | None:
+        return Hint(f"… and {self.more} more; ", "status <slug>", " shows one pilot.") if self.more else None
 
 
 @dataclass(frozen=True)
@@ -106,8 +181,12 @@ class Reply:
     portfolio: Portfolio | None = None
     series: tuple[Series, ...] = ()
     actions: tuple[Action, ...] = ()
-    ok: bool = True
     form: CheckinForm | None = None  # a check-in to fill in (Teams renders it inline)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the request was accepted: every refusal is worded in the error tone."""
+        return self.tone is not Tone.error
 
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -131,42 +210,40 @@ def series_summary(s: Series, points: int = 60) -> str:
 
 
 def render_gap_card_text(card: GapCard) -> list[str]:
-    verdict = "ready to ship" if card.ready else "not ready to ship"
-    lines = [f"{card.name} ({card.slug}) — {card.stage}, {verdict}"]
+    lines = [f"{card.name} ({card.slug}) — {card.stage}, {card.verdict}"]
     facts = []
     if card.owner:
-        facts.append(f"owner {card.owner}")
+        facts.append(f"{OWNER_LABEL} {card.owner}")
     if card.go_live:
-        facts.append(f"go-live {card.go_live}")
+        facts.append(f"{GO_LIVE_LABEL} {card.go_live}")
     if facts:
         lines.append("  " + " · ".join(facts))
     for row in card.gaps:
-        lines.append(f"  {STATE_MARK[row.state]} {row.label}: {STATE_WORD[row.state]} — {row.reason}")
+        lines.append(f"  {row.mark} {row.label}: {row.word} — {row.reason}")
     if card.metrics:
-        lines.append("  Metrics:")
+        lines.append(f"  {METRICS_TITLE}:")
         lines.extend(f"    {m.text}" for m in card.metrics)
     if card.eval_line:
-        lines.append(f"  Eval: {card.eval_line}")
+        lines.append(f"  {EVAL_TITLE}: {card.eval_line}")
     if card.path_line:
-        lines.append(f"  Path: {card.path_line}")
+        lines.append(f"  {PATH_TITLE}: {card.path_line}")
     if card.next_steps:
-        lines.append("  Next:")
+        lines.append(f"  {NEXT_TITLE}:")
         lines.extend(f"    • {s}" for s in card.next_steps)
     return lines
 
 
 def render_portfolio_text(p: Portfolio) -> list[str]:
     lines = [p.summary]
-    if not p.rows:
-        return lines + ["No pilots yet: `new <slug> <name>` registers one."]
+    if p.empty_hint:
+        return lines + [p.empty_hint.text]
     width = max(len(r.slug) for r in p.rows)
-    lines.append(f"  {'pilot'.ljust(width)}  base own  qc  path")
+    # The heads sit over the two-cell-wide marks as they always have: "base own  qc  path".
+    lines.append(f"  {'pilot'.ljust(width)}  {' '.join(p.columns[:2])}  {'  '.join(p.columns[2:])}")
     for r in p.rows:
-        marks = "  ".join(f"{STATE_MARK[s]}" for s in r.states)
-        tail = "ready to ship" if r.ready else r.next_step
-        lines.append(f"  {r.slug.ljust(width)}  {marks}  {tail}")
-    if p.more:
-        lines.append(f"  … and {p.more} more; `status <slug>` shows one pilot.")
+        lines.append(f"  {r.slug.ljust(width)}  {'  '.join(r.marks)}  {r.next_step}")
+    if p.more_hint:
+        lines.append(f"  {p.more_hint.text}")
     return lines
 
 

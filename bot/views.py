@@ -17,9 +17,11 @@ from bot.gaps import (
     verdict,
 )
 from bot.replies import (
+    READY,
     Action,
     GapCard,
     GapRow,
+    Intent,
     MetricLine,
     Portfolio,
     PortfolioRow,
@@ -31,7 +33,6 @@ from bot.schedule.operator import undeliverable_line
 
 PORTFOLIO_PAGE = 25
 INTERNAL_ERROR = "Something went wrong on our side; nothing was changed. Please try again."
-CHECKIN_OPEN = "checkin_open"  # action id of "Report this week's numbers"; its value is the slug
 
 
 def owner_label(platform: str | None, user_id: str | None, name: str | None) -> str | None:
@@ -160,7 +161,7 @@ def portfolio_reply(entries: Sequence[PortfolioEntry], page: int = PORTFOLIO_PAG
                 states=tuple(r.state for r in e.gaps.results),  # type: ignore[arg-type]
                 ready=e.gaps.ready,
                 owner=owner_label(p.owner_platform, p.owner_id, p.owner_name),
-                next_step=next_step(p.slug, first_gap, short=True) if first_gap else "ready to ship",
+                next_step=next_step(p.slug, first_gap, short=True) if first_gap else READY,
             )
         )
     summary = ready_line(ready, len(entries))
@@ -176,12 +177,17 @@ def help_reply(prefix: str = "") -> Reply:
 
 def error_reply(sentence: str, with_help: bool = False) -> Reply:
     if with_help:
-        return Reply(text=sentence, tone=Tone.error, ok=False, lines=help_reply().lines)
-    return Reply(text=sentence, tone=Tone.error, ok=False)
+        return Reply(text=sentence, tone=Tone.error, lines=help_reply().lines)
+    return Reply(text=sentence, tone=Tone.error)
 
 
 def done_reply(text: str, *lines: str, actions: tuple[Action, ...] = ()) -> Reply:
     return Reply(text=text, tone=Tone.success, lines=tuple(lines), actions=actions)
+
+
+def checkin_action(slug: str) -> Action:
+    """The button under every check-in message: opens the check-in form of `slug`."""
+    return Action("Report this week's numbers", intent=Intent.OPEN_CHECKIN, slug=slug, style="primary")
 
 
 def weekday_name(i: int) -> str:

@@ -11,9 +11,9 @@ from bot.clock import FixedClock
 from bot.core import Core
 from bot.forms import FormErrors
 from bot.ports import Actor
+from bot.replies import Intent
 from bot.schedule.cadence import latest_due, next_due, period_of
 from bot.schedule.messages import checkin_prompt
-from bot.views import CHECKIN_OPEN
 from storage import repo
 from storage.db import session_scope
 
@@ -76,7 +76,7 @@ def test_checkin_form_and_prompt(core: Core) -> None:
     assert keys == ["handle_time", "revision_rate", "eval_score", "triage"]
     reply = checkin_prompt(core.services.pilot_report("support-drafts"), form)
     assert reply.card is not None and reply.form == form
-    assert reply.actions[0].action_id == CHECKIN_OPEN and reply.actions[0].value == "support-drafts"
+    assert reply.actions[0].intent is Intent.OPEN_CHECKIN and reply.actions[0].slug == "support-drafts"
     assert any("handle_time (min)" in line for line in reply.lines)
 
 

@@ -42,11 +42,9 @@ from bot.home import home_replies
 from bot.ports import Actor
 from bot.replies import Reply
 from bot.router import outcome_reply
-from bot.views import CHECKIN_OPEN, INTERNAL_ERROR, error_reply
+from bot.views import INTERNAL_ERROR, error_reply
 
 log = logging.getLogger(__name__)
-
-assert ActionId.checkin_open.value == CHECKIN_OPEN  # the core's check-in prompt uses this id
 
 
 # How long a slash command may run before the ack goes out without its answer.
@@ -148,7 +146,7 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
         if reply.series:
             await surface.send_chart(reply, await surface.notifier.dm_channel(body["user"]["id"]))
 
-    @app.action(ActionId.checkin_open.value)
+    @app.action(ActionId.checkin_open.value)  # Intent.OPEN_CHECKIN (render.INTENT_ACTION); value = slug
     async def checkin_open(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         slug = str(body["actions"][0].get("value") or "")

@@ -10,15 +10,26 @@ import json
 from enum import StrEnum
 from typing import Any
 
+from adapters.slack.manifest import COMMAND
 from bot.forms import EVAL_FIELD, TRIAGE_FIELD, CheckinForm, FormField
+from bot.gaps import GapState
 from bot.replies import (
+    EVAL_TITLE,
+    GO_LIVE_LABEL,
+    METRICS_TITLE,
+    NEXT_TITLE,
+    OWNER_LABEL,
+    PATH_TITLE,
     STATE_MARK,
-    STATE_WORD,
     Action,
     GapCard,
+    Hint,
+    Intent,
     Portfolio,
     Reply,
     Tone,
+    more_fields_hint,
+    more_note,
     render_text,
     series_summary,
 )
@@ -47,8 +58,12 @@ class ActionId(StrEnum):
     """action_id / callback_id values owned by the Slack adapter."""
 
     run_command = "pilot_cmd"  # a button that runs a command; value = the command text
-    checkin_open = "checkin_open"  # same id as bot.views.CHECKIN_OPEN; value = slug
+    checkin_open = "checkin_open"  # a button that opens the check-in modal; value = slug
     checkin_submit = "checkin_submit"  # modal callback_id
+
+
+# The core's intents (bot.replies.Intent) as Slack buttons; RUN_COMMAND gets `run_command:<index>`.
+INTENT_ACTION = {Intent.OPEN_CHECKIN: ActionId.checkin_open}
 
 
 INPUT_ACTION = "value"  # action_id of every input element in the check-in modal
@@ -58,6 +73,11 @@ TONE_MARK = {Tone.error: "⛔ ", Tone.warning: "⚠️ ", Tone.success: "", Tone
 def escape(text: str) -> str:
     """Slack mrkdwn control characters; everything we render is escaped once, here."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def hint(h: Hint) -> str:
+    """A sentence naming a command, in mrkdwn: the command as the user types it here (`/pilot …`)."""
+    return f"{escape(h.before)}`{COMMAND} {escape(h.command)}`{escape(h.after)}"
 
 
 def clip(text: str, limit: int) -> str:
@@ -117,17 +137,17 @@ class Blocks:
         self.dropped_lines += n
         if len(self.items) >= self.budget:
             return
-        self.items.append({"type": "context", "elements": [_mrkdwn(f"… and {n} more {what}")]})
+        self.items.append({"type": "context", "elements": [_mrkdwn(escape(more_note(n, what)))]})
 
     def done(self) -> list[Block]:
         return self.items
 
 
 def _button(action: Action, index: int) -> Block | None:
-    if action.action_id:
-        action_id, value = action.action_id, action.value or ""
-    elif action.command:
+    if action.intent is Intent.RUN_COMMAND and action.command:
         action_id, value = f"{ActionId.run_command}:{index}", action.command
+    elif action.intent in INTENT_ACTION and action.slug:
+        action_id, value = INTENT_ACTION[action.intent].value, action.slug
     else:
         return None
     button: Block = {
@@ -152,58 +172,52 @@ def actions_block(actions: tuple[Action, ...], block_id: str | None = None) -> B
 
 
 def card_blocks(out: Blocks, card: GapCard) -> None:
-    verdict = "✅ ready to ship" if card.ready else "not ready to ship"
+    verdict = f"{STATE_MARK[GapState.closed]} {card.verdict}" if card.ready else card.verdict
     out.add({"type": "header", "text": _plain(f"{card.name} ({card.slug})", MAX_HEADER_TEXT)})
     facts = [f"`{escape(card.slug)}`", escape(card.stage), verdict]
     if card.owner:
-        facts.append(f"owner {escape(card.owner)}")
+        facts.append(f"{OWNER_LABEL} {escape(card.owner)}")
     if card.go_live:
-        facts.append(f"go-live {escape(card.go_live)}")
+        facts.append(f"{GO_LIVE_LABEL} {escape(card.go_live)}")
     out.add({"type": "context", "elements": [_mrkdwn(clip(" · ".join(facts), MAX_CONTEXT_TEXT))]})
-    gap_lines = [
-        f"{STATE_MARK[row.state]} *{escape(row.label)}*: {STATE_WORD[row.state]} — {escape(clip(row.reason, 600))}"
-        for row in card.gaps
-    ]
+    gap_lines = [f"{row.mark} *{escape(row.label)}*: {row.word} — {escape(clip(row.reason, 600))}" for row in card.gaps]
     out.section("\n".join(gap_lines))
     if card.metrics:
         lines = []
         for m in card.metrics:
             mark = {"better": "▲ ", "worse": "▼ "}.get(m.verdict or "", "• ")
             lines.append(mark + escape(m.text))
-        out.section("*Metrics vs baseline*")
+        out.section(f"*{METRICS_TITLE}*")
         out.lines(lines, "metrics", reserve=3)
     tail = []
     if card.eval_line:
-        tail.append(f"*Latest eval:* {escape(card.eval_line)}")
+        tail.append(f"*{EVAL_TITLE}:* {escape(card.eval_line)}")
     if card.path_line:
-        tail.append(f"*Production path:* {escape(card.path_line)}")
+        tail.append(f"*{PATH_TITLE}:* {escape(card.path_line)}")
     if tail:
         out.section("\n".join(tail))
     if card.next_steps:
-        out.section("*Next steps*\n" + "\n".join(f"• {escape(s)}" for s in card.next_steps))
+        out.section(f"*{NEXT_TITLE}*\n" + "\n".join(f"• {escape(s)}" for s in card.next_steps))
 
 
 def portfolio_lines(p: Portfolio) -> list[str]:
     lines = []
     for r in p.rows:
-        marks = "".join(STATE_MARK[s] for s in r.states)
         owner = f" · {escape(r.owner)}" if r.owner else ""
-        tail = "ready to ship" if r.ready else escape(r.next_step)
-        lines.append(f"{marks} *{escape(r.slug)}* — {escape(clip(r.name, 80))}{owner} · _{tail}_")
+        name = escape(clip(r.name, 80))
+        lines.append(f"{''.join(r.marks)} *{escape(r.slug)}* — {name}{owner} · _{escape(r.next_step)}_")
     return lines
 
 
 def portfolio_blocks(out: Blocks, p: Portfolio) -> None:
     out.section(f"*{escape(p.summary)}*")
-    if not p.rows:
-        out.section("No pilots yet: `/pilot new <slug> <name>` registers one.")
+    if p.empty_hint:
+        out.section(hint(p.empty_hint))
         return
-    out.add({"type": "context", "elements": [_mrkdwn("gaps: baseline · owner · quality · production path")]})
+    out.add({"type": "context", "elements": [_mrkdwn(escape(p.legend))]})
     out.lines(portfolio_lines(p), "pilots", reserve=1)
-    if p.more:
-        out.add(
-            {"type": "context", "elements": [_mrkdwn(f"… and {p.more} more; `/pilot status <slug>` shows one pilot.")]}
-        )
+    if p.more_hint:
+        out.add({"type": "context", "elements": [_mrkdwn(hint(p.more_hint))]})
 
 
 def reply_blocks(reply: Reply, budget: int = MAX_MESSAGE_BLOCKS, block_id_prefix: str = "") -> list[Block]:
@@ -274,8 +288,8 @@ def checkin_modal(form: CheckinForm, metadata: dict[str, str]) -> dict[str, Any]
     shown = metrics[:room]
     blocks.extend(_input(f) for f in shown)
     if len(metrics) > len(shown):
-        n = len(metrics) - len(shown)
-        blocks.append({"type": "context", "elements": [_mrkdwn(f"… and {n} more metrics: use `/pilot measure`.")]})
+        note = hint(more_fields_hint(len(metrics) - len(shown)))
+        blocks.append({"type": "context", "elements": [_mrkdwn(note)]})
     blocks.extend(_input(f) for f in extra)
     return {
         "type": "modal",

@@ -2,18 +2,37 @@
 
 Schema 1.5 is what Teams desktop/web renders; we keep to 1.4 features so mobile shows the same.
 Teams limits: a card payload of about 28 KB; we cap long lists and lines to stay far below it.
+TextBlock and FactSet text is markdown on Teams (bold, italic, lists, links; no code spans), so
+every string is escaped once, in `md`, and a `code` span is written in bold instead.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
 from adapters.teams.inbound import CHECKIN_SUBMIT, COMMAND_SUBMIT, FIELD_PREFIX
-from bot.forms import CheckinForm
-from bot.replies import STATE_MARK, STATE_WORD, Action, GapCard, Portfolio, Reply, Tone, render_text, series_summary
+from bot.forms import FIX_HEADLINE, SUBMIT_LABEL, CheckinForm, FormErrors
+from bot.replies import (
+    EVAL_TITLE,
+    GO_LIVE_LABEL,
+    METRICS_TITLE,
+    NEXT_TITLE,
+    OWNER_LABEL,
+    PATH_TITLE,
+    Action,
+    GapCard,
+    Intent,
+    Portfolio,
+    Reply,
+    Tone,
+    more_note,
+    render_text,
+    series_summary,
+)
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -24,60 +43,82 @@ MAX_ACTIONS = 6  # Teams shows up to 6 top-level actions
 TONE_COLOR = {Tone.info: "Default", Tone.success: "Good", Tone.warning: "Warning", Tone.error: "Attention"}
 
 
+_MD_SPECIAL = re.compile(r"([\\*_~\[\]])")
+_MD_LINE_START = re.compile(r"^(\s*)([-+>#]|\d+[.)])(?=\s|$)", re.MULTILINE)
+
+
+def md_escape(text: str) -> str:
+    """Plain text -> TextBlock markdown that shows it as typed (a pilot named `*x*` is not bold)."""
+    def marker(m: re.Match[str]) -> str:  # "- x" / "1. x" at a line start would become a list
+        lead, mark = m.group(1), m.group(2)
+        return f"{lead}{mark[:-1]}\\{mark[-1]}" if mark[0].isdigit() else f"{lead}\\{mark}"
+
+    return _MD_LINE_START.sub(marker, _MD_SPECIAL.sub(r"\\\1", text))
+
+
+def md(text: str) -> str:
+    """A model sentence -> TextBlock markdown: escaped, its `code` spans (commands) in bold."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: no code spans, just drop the backticks
+        return md_escape("".join(parts))
+    return "".join(
+        f"**{md_escape(part.strip())}**" if i % 2 and part.strip() else md_escape(part) for i, part in enumerate(parts)
+    )
+
+
 def _text(text: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": text[:MAX_CHARS], "wrap": True, **extra}
+    return _markdown(md(text[:MAX_CHARS]), **extra)
+
+
+def _markdown(markdown: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": markdown, "wrap": True, **extra}
 
 
 def _facts(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    return {"type": "FactSet", "facts": [{"title": t[:200], "value": v[:MAX_CHARS]} for t, v in pairs]}
+    return {"type": "FactSet", "facts": [{"title": md(t[:200]), "value": md(v[:MAX_CHARS])} for t, v in pairs]}
 
 
 def gap_card_body(card: GapCard) -> list[dict[str, Any]]:
-    verdict = "ready to ship" if card.ready else "not ready to ship"
     body: list[dict[str, Any]] = [
         _text(f"{card.name} ({card.slug})", size="Large", weight="Bolder"),
-        _text(f"{card.stage}, {verdict}", isSubtle=True, spacing="None", color="Good" if card.ready else "Default"),
+        _text(
+            f"{card.stage}, {card.verdict}", isSubtle=True, spacing="None", color="Good" if card.ready else "Default"
+        ),
     ]
     facts = []
     if card.owner:
-        facts.append(("Owner", card.owner))
+        facts.append((OWNER_LABEL.capitalize(), card.owner))
     if card.go_live:
-        facts.append(("Go-live", card.go_live))
+        facts.append((GO_LIVE_LABEL.capitalize(), card.go_live))
     if facts:
         body.append(_facts(facts))
-    body.append(
-        _facts(
-            [(f"{STATE_MARK[row.state]} {row.label}", f"{STATE_WORD[row.state]} — {row.reason}") for row in card.gaps]
-        )
-    )
+    body.append(_facts([(f"{row.mark} {row.label}", f"{row.word} — {row.reason}") for row in card.gaps]))
     if card.metrics:
-        body.append(_text("Metrics", weight="Bolder", separator=True))
+        body.append(_text(METRICS_TITLE, weight="Bolder", separator=True))
         body.extend(_text(m.text, spacing="None") for m in card.metrics)
     if card.eval_line:
-        body.append(_facts([("Eval", card.eval_line)]))
+        body.append(_facts([(EVAL_TITLE, card.eval_line)]))
     if card.path_line:
-        body.append(_facts([("Path", card.path_line)]))
+        body.append(_facts([(PATH_TITLE, card.path_line)]))
     if card.next_steps:
-        body.append(_text("Next", weight="Bolder", separator=True))
+        body.append(_text(NEXT_TITLE, weight="Bolder", separator=True))
         body.extend(_text(f"• {s}", spacing="None") for s in card.next_steps)
     return body
 
 
 def portfolio_body(p: Portfolio) -> list[dict[str, Any]]:
     body: list[dict[str, Any]] = [_text(p.summary, size="Medium", weight="Bolder")]
-    if not p.rows:
-        body.append(_text("No pilots yet: `new <slug> <name>` registers one."))
+    if p.empty_hint:
+        body.append(_text(p.empty_hint.text))
         return body
-    body.append(_text("Gaps: baseline · owner · quality · path", isSubtle=True, spacing="None"))
+    body.append(_text(p.legend, isSubtle=True, spacing="None"))
     rows = []
     for r in p.rows:
-        marks = " ".join(STATE_MARK[s] for s in r.states)
-        tail = "ready to ship" if r.ready else r.next_step
         owner = f" · {r.owner}" if r.owner else ""
-        rows.append((r.slug, f"{marks}  {tail}{owner}"))
+        rows.append((r.slug, f"{' '.join(r.marks)}  {r.next_step}{owner}"))
     body.append(_facts(rows))
-    if p.more:
-        body.append(_text(f"… and {p.more} more; `status <slug>` shows one pilot.", isSubtle=True))
+    if p.more_hint:
+        body.append(_text(p.more_hint.text, isSubtle=True))
     return body
 
 
@@ -94,13 +135,13 @@ def form_body(
         given = values.get(f.key)
         item: dict[str, Any] = {
             "id": FIELD_PREFIX + f.key,
-            "label": f.label + ("" if f.optional else " *"),
+            "label": f.label,  # plain text; Teams adds the " *" of a required input itself
             "isRequired": not f.optional,
             "placeholder": f.placeholder or "",
         }
         if f.kind == "number":
             item["type"] = "Input.Number"
-            item["errorMessage"] = errors.get(f.key) or f"Enter this week's {f.key} as a number."
+            item["errorMessage"] = errors.get(f.key) or f.not_a_number
             if given not in (None, ""):
                 try:
                     item["value"] = float(str(given).strip().rstrip("%"))
@@ -121,7 +162,7 @@ def form_body(
 def submit_checkin_action(slug: str) -> dict[str, Any]:
     return {
         "type": "Action.Submit",
-        "title": "Submit check-in",
+        "title": SUBMIT_LABEL,
         "style": "positive",
         "data": {"action": CHECKIN_SUBMIT, "slug": slug},
     }
@@ -164,28 +205,34 @@ def render_card(reply: Reply, form_values: dict[str, object] | None = None) -> d
         body.extend(portfolio_body(reply.portfolio))
     if reply.card:
         body.extend(gap_card_body(reply.card))
-    body.extend(_text(f"**{s.label}** {series_summary(s)}") for s in reply.series)
+    body.extend(_markdown(f"**{md_escape(s.label)}** {md_escape(series_summary(s))}") for s in reply.series)
     lines = list(reply.lines)
     if len(lines) > MAX_LINES:
-        lines = lines[:MAX_LINES] + [f"… {len(reply.lines) - MAX_LINES} more"]
+        lines = lines[:MAX_LINES] + [more_note(len(reply.lines) - MAX_LINES, "lines")]
     body.extend(_text(line, spacing="Small") for line in lines)
     actions: list[dict[str, Any]] = []
     if reply.form is not None:
         body.extend(form_body(reply.form, form_values))
         actions.append(submit_checkin_action(reply.form.slug))
-    for a in reply.actions:
-        if a.command:
-            actions.append(command_action(a))
-        # CHECKIN_OPEN opens a modal on Slack; on Teams the form is already inline above.
+    actions.extend(b for a in reply.actions if (b := intent_action(a)) is not None)
     return card(body, actions, render_text(reply))
+
+
+def intent_action(action: Action) -> dict[str, Any] | None:
+    """The core's intents as Teams card actions (see inbound.COMMAND_SUBMIT / CHECKIN_SUBMIT)."""
+    if action.intent is Intent.RUN_COMMAND:
+        return command_action(action)
+    # Intent.OPEN_CHECKIN opens a modal on Slack; on Teams the form itself is on the card
+    # (`Reply.form`, answered with `submit_checkin_action`), so there is no separate button.
+    return None
 
 
 def render_form_errors(form: CheckinForm, values: dict[str, object], errors: dict[str, str]) -> dict[str, Any]:
     """A rejected check-in: what to fix, and the same form again with the given values kept."""
-    lines = [f"• {k}: {v}" for k, v in errors.items()]
-    body = [_text("Please fix the check-in:", weight="Bolder", color="Attention"), *(_text(x) for x in lines)]
+    lines = FormErrors(errors).lines
+    body = [_text(FIX_HEADLINE, weight="Bolder", color="Attention"), *(_text(x) for x in lines)]
     body.extend(form_body(form, values, errors))
-    fallback = "Please fix the check-in:\n" + "\n".join(lines)
+    fallback = "\n".join([FIX_HEADLINE, *lines])
     return card(body, [submit_checkin_action(form.slug)], fallback)
 
 

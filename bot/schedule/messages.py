@@ -19,7 +19,7 @@ from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Destination
 from bot.replies import Action, Reply, Tone
 from bot.reports import PilotReport, PortfolioEntry
-from bot.views import CHECKIN_OPEN, gap_card, portfolio_reply
+from bot.views import checkin_action, gap_card, portfolio_reply
 from storage.models import EscalationKind, Pilot
 
 
@@ -28,7 +28,7 @@ def _local(at: datetime, tz: str) -> str:
 
 
 def _answer(slug: str) -> Action:
-    return Action("Report this week's numbers", action_id=CHECKIN_OPEN, value=slug, style="primary")
+    return checkin_action(slug)
 
 
 def checkin_prompt(report: PilotReport, form: CheckinForm) -> Reply:

@@ -13,11 +13,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.server import build_web_app
+from adapters.slack.render import ActionId
 from bot.clock import FixedClock
 from bot.config import Settings
 from bot.core import Core, build_core
 from bot.ports import Actor
-from bot.views import CHECKIN_OPEN
 from tests.slack.conftest import SIGNING_SECRET
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.payloads import (
@@ -171,7 +171,7 @@ async def test_command_button_runs_the_command_as_the_clicker(slack: Slack) -> N
 
 async def test_checkin_button_opens_the_modal_and_submission_records_numbers(slack: Slack) -> None:
     seed(slack.core)
-    resp = await slack.interact(block_action(CHECKIN_OPEN, "support-drafts"))
+    resp = await slack.interact(block_action(ActionId.checkin_open, "support-drafts"))
     assert resp.status == 200
     opened = (await slack.fake.wait_for("views.open"))[0].params
     assert opened["trigger_id"] == "1337.42.trigger"
@@ -202,7 +202,7 @@ async def test_checkin_button_opens_the_modal_and_submission_records_numbers(sla
 
 async def test_only_the_owner_may_answer_the_checkin(slack: Slack) -> None:
     seed(slack.core)
-    await slack.interact(block_action(CHECKIN_OPEN, "support-drafts"))
+    await slack.interact(block_action(ActionId.checkin_open, "support-drafts"))
     view = (await slack.fake.wait_for("views.open"))[0].params["view"]
     resp = await slack.interact(view_submission(view, {"handle_time": "9", "revision_rate": "21"}, user_id="U99"))
     body = await resp.json()
@@ -211,7 +211,7 @@ async def test_only_the_owner_may_answer_the_checkin(slack: Slack) -> None:
 
 
 async def test_checkin_button_for_an_unknown_pilot_says_so(slack: Slack) -> None:
-    await slack.interact(block_action(CHECKIN_OPEN, "gone-pilot"))
+    await slack.interact(block_action(ActionId.checkin_open, "gone-pilot"))
     posted = (await slack.fake.wait_for("chat.postMessage"))[0].params
     assert "gone-pilot" in posted["text"]
     assert not slack.fake.of("views.open")

@@ -6,6 +6,7 @@ import json
 
 from adapters.slack.render import (
     MAX_VIEW_BLOCKS,
+    ActionId,
     checkin_modal,
     escape,
     fallback_text,
@@ -19,7 +20,7 @@ from bot.gaps import Gap, GapReport, GapResult, GapState
 from bot.home import home_replies
 from bot.replies import Action, GapCard, GapRow, MetricLine, Portfolio, PortfolioRow, Reply, Series, Tone
 from bot.reports import PortfolioEntry
-from bot.views import CHECKIN_OPEN, help_reply, portfolio_reply
+from bot.views import checkin_action, help_reply, portfolio_reply
 from storage.models import Pilot
 from tests.slack.payloads import assert_valid_blocks, assert_valid_view
 
@@ -128,18 +129,13 @@ def test_mrkdwn_is_escaped() -> None:
     assert "&lt;script&gt;" in fallback_text(Reply(text="<script>"))
 
 
-def test_checkin_prompt_button_keeps_its_action_id() -> None:
-    reply = Reply(
-        text="Weekly check-in",
-        card=card(),
-        actions=(
-            Action("Report this week's numbers", action_id=CHECKIN_OPEN, value="support-drafts", style="primary"),
-        ),
-    )
+def test_open_checkin_intent_becomes_the_slack_checkin_button() -> None:
+    reply = Reply(text="Weekly check-in", card=card(), actions=(checkin_action("support-drafts"),))
     blocks = reply_blocks(reply)
     assert_valid_blocks(blocks)
     button = blocks[-1]["elements"][0]
-    assert (button["action_id"], button["value"], button["style"]) == (CHECKIN_OPEN, "support-drafts", "primary")
+    assert (button["action_id"], button["value"]) == (ActionId.checkin_open, "support-drafts")
+    assert button["style"] == "primary"
 
 
 def form(n: int):  # type: ignore[no-untyped-def]
@@ -197,3 +193,17 @@ def test_app_home_for_someone_without_pilots() -> None:
 def test_real_portfolio_builder_output_is_valid() -> None:
     reply = portfolio_reply(entries(500, "U1"))
     assert_valid_blocks(reply_blocks(reply))
+
+
+def test_command_hints_escape_angle_brackets() -> None:
+    # A raw `<slug>` in mrkdwn is read as a link/mention by Slack, even inside a code span.
+    for reply in (portfolio_reply([]), Reply(portfolio=portfolio(2, more=3))):
+        blocks = reply_blocks(reply)
+        assert_valid_blocks(blocks)
+        mrkdwn = [t["text"] for b in blocks for t in [b.get("text"), *b.get("elements", [])] if t and "text" in t]
+        assert not any("<" in t or ">" in t for t in mrkdwn), mrkdwn
+    assert "No pilots yet: `/pilot new &lt;slug&gt; &lt;name&gt;` registers one." in json.dumps(
+        reply_blocks(portfolio_reply([])), ensure_ascii=False
+    )
+    more = json.dumps(reply_blocks(Reply(portfolio=portfolio(2, more=3))), ensure_ascii=False)
+    assert "… and 3 more; `/pilot status &lt;slug&gt;` shows one pilot." in more

@@ -59,7 +59,7 @@ async def test_personal_chat_commands_reply_with_cards(client: TestClient, conne
     assert call.body["type"] == "message"
     assert call.body["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
     assert call.card["version"] == "1.5"
-    assert "Registered `support-drafts`" in call.card_text
+    assert "Registered **support-drafts**" in call.card_text
     assert "Registered" in call.card["fallbackText"]
 
     for text in ("status", "/pilot status", "pilot status", "PILOT   status"):
@@ -73,7 +73,7 @@ async def test_personal_chat_commands_reply_with_cards(client: TestClient, conne
 async def test_unknown_command_and_bad_input_get_one_sentence(client: TestClient, connector: FakeConnector) -> None:
     assert await post(client, p.personal(connector.url, "frobnicate")) in (200, 201)
     [call] = connector.sent()
-    assert "I don't know the command `frobnicate`" in call.card_text
+    assert "I don't know the command **frobnicate**" in call.card_text
     assert "status" in call.card_text  # the help follows
     connector.calls.clear()
     assert await post(client, p.personal(connector.url, "eval nope 1,5 cases 10")) in (200, 201)
@@ -95,7 +95,7 @@ async def test_channel_mention_removes_bot_and_resolves_users(
     # The mention entity carries only the 29: id; the roster gives the stable aadObjectId.
     assert lookup.method == "GET" and lookup.path.endswith("/members/29:1sam")
     assert call.conversation_id == act["conversation"]["id"]  # the reply goes into the thread
-    assert "@Sam Lee now owns `legal-intake`" in call.card_text
+    assert "@Sam Lee now owns **legal-intake**" in call.card_text
     row = pilot(teams_core, "legal-intake")
     assert (row.owner_platform, row.owner_id, row.owner_name) == ("teams", "aad-sam", "Sam Lee")
     assert row.created_by == "teams:aad-dana"
@@ -151,7 +151,7 @@ async def test_checkin_card_submission_records_measurements(
     }
     assert await post(client, p.card_submit(connector.url, value)) in (200, 201)
     [call] = connector.sent()
-    assert "Check-in for `support-drafts` answered." in call.card_text
+    assert "Check-in for **support-drafts** answered." in call.card_text
     assert "recorded 2 metric value(s)" in call.card_text
     with session_scope(teams_core.engine) as s:
         rows = s.exec(select(Measurement).where(Measurement.source == "checkin")).all()
@@ -175,7 +175,7 @@ async def test_invalid_checkin_submission_says_what_to_fix(
     text = call.card_text
     assert "Please fix the check-in:" in text
     assert "Use a decimal point, not a comma: 9.5." in text
-    assert "Enter this week's revision_rate." in text
+    assert "Enter this week's revision\\_rate." in text  # markdown-escaped on the card
     assert "The eval score is a percentage between 0 and 100." in text
     # The same form comes back, ready to submit again.
     inputs = {b["id"]: b for b in call.card["body"] if b.get("type", "").startswith("Input.")}
@@ -192,7 +192,7 @@ async def test_submission_by_someone_else_is_refused(
     value = {"action": "checkin_submit", "slug": "support-drafts", "field:handle_time": 9, "field:revision_rate": 20}
     assert await post(client, p.card_submit(connector.url, value, sender=p.CAROL)) in (200, 201)
     [call] = connector.sent()
-    assert "Only the owner of `support-drafts`" in call.card_text
+    assert "Only the owner of **support-drafts**" in call.card_text
 
 
 async def test_install_stores_reference_and_proactive_checkin_goes_out(

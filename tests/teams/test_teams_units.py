@@ -8,11 +8,11 @@ from pydantic import SecretStr
 
 from adapters.teams import inbound
 from adapters.teams.auth import TeamsConfigError, auth_config, teams_mode
-from adapters.teams.render import render_card
+from adapters.teams.render import md_escape, render_card
 from bot.config import Settings
 from bot.forms import build_checkin_form
-from bot.replies import Reply
-from bot.views import help_reply
+from bot.replies import GapCard, Reply
+from bot.views import help_reply, portfolio_reply
 from tests.teams import payloads as p
 
 
@@ -117,3 +117,48 @@ def test_card_is_schema_1_5_with_text_fallback() -> None:
             "data": {"action": "checkin_submit", "slug": "s"},
         }
     ]
+
+
+def _card_texts(card: dict[str, object]) -> list[str]:
+    out: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in ("text", "title", "value") and isinstance(v, str):
+                    out.append(v)
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(card["body"])
+    return out
+
+
+def test_commands_in_backticks_are_bold_not_literal_backticks() -> None:
+    # TextBlock markdown has no code spans: a backtick would show as typed.
+    reply = Reply(text="Registered `support-drafts`.", lines=("Next: `owner support-drafts @someone`.",))
+    texts = _card_texts(render_card(reply))
+    assert not any("`" in t for t in texts), texts
+    assert "Registered **support-drafts**." in texts
+    assert "Next: **owner support-drafts @someone**." in texts
+    empty = _card_texts(render_card(portfolio_reply([])))
+    assert "No pilots yet: **new <slug> <name>** registers one." in empty
+
+
+def test_required_inputs_have_no_extra_star_in_the_label() -> None:
+    # Teams marks an isRequired input with its own " *"; adding one to the label showed two.
+    form = build_checkin_form("s", "S", "2026-W48", [("handle_time", "min", 9.0)])
+    inputs = [b for b in render_card(Reply(form=form))["body"] if b["type"].startswith("Input.")]
+    assert inputs[0]["isRequired"] and inputs[0]["label"] == "handle_time (min)"
+    assert not any(str(i["label"]).endswith("*") for i in inputs)
+
+
+def test_pilot_name_is_not_teams_markdown() -> None:
+    name = "*Launch* _now_ [win](https://evil.example) ~x~"
+    card = GapCard(slug="launch", name=name, stage="pilot", ready=False, gaps=())
+    [header, *_] = _card_texts(render_card(Reply(card=card)))
+    assert header == r"\*Launch\* \_now\_ \[win\](https://evil.example) \~x\~ (launch)"
+    assert md_escape("- a\n1. b\n2) c") == "\\- a\n1\\. b\n2\\) c"  # no lists either
