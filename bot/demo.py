@@ -72,11 +72,16 @@ def _checkins(engine: Engine, slug: str, now: datetime, weeks: int, missed: set[
         s.commit()
 
 
+def _register(svc: Services, slug: str, name: str, owner_id: str, owner_name: str) -> Actor:
+    """Registers the pilot as the demo's creator and hands it to its owner, who acts from then on."""
+    svc.new_pilot(CREATOR, slug, name)
+    svc.set_owner(CREATOR, slug, UserRef(owner_id, owner_name))
+    return Actor("console", owner_id, owner_name)
+
+
 def _support(svc: Services, t: FixedClock, now: datetime) -> None:
     slug, week = "support-drafts", timedelta(weeks=1)
-    dana = Actor("console", "dana", "Dana Whitfield")
-    svc.new_pilot(CREATOR, slug, "Support reply drafts")
-    svc.set_owner(CREATOR, slug, UserRef("dana", "Dana Whitfield"))
+    dana = _register(svc, slug, "Support reply drafts", "dana", "Dana Whitfield")
     golive = now - 8 * week
     _at(t, golive - 2 * week)
     svc.set_baseline(dana, slug, "handle_time", 14, "min", "lower", (golive - 2 * week).date())
@@ -103,9 +108,7 @@ def _support(svc: Services, t: FixedClock, now: datetime) -> None:
 
 def _legal(svc: Services, t: FixedClock, now: datetime) -> None:
     slug, week = "legal-intake", timedelta(weeks=1)
-    li = Actor("console", "li", "Li Wei")
-    svc.new_pilot(CREATOR, slug, "Legal intake extraction")
-    svc.set_owner(CREATOR, slug, UserRef("li", "Li Wei"))
+    li = _register(svc, slug, "Legal intake extraction", "li", "Li Wei")
     golive = now - 6 * week
     _at(t, golive)
     svc.set_go_live(li, slug, golive.date())
@@ -129,9 +132,7 @@ def _legal(svc: Services, t: FixedClock, now: datetime) -> None:
 
 def _docs(svc: Services, t: FixedClock, now: datetime) -> None:
     slug, week = "doc-summaries", timedelta(weeks=1)
-    sam = Actor("console", "sam", "Sam Okafor")
-    svc.new_pilot(CREATOR, slug, "Inbound document summaries")
-    svc.set_owner(CREATOR, slug, UserRef("sam", "Sam Okafor"))
+    sam = _register(svc, slug, "Inbound document summaries", "sam", "Sam Okafor")
     golive = now - 7 * week
     _at(t, golive - 3 * week)
     svc.set_baseline(sam, slug, "summary_minutes", 30, "min", "lower", (golive - 3 * week).date())
