@@ -41,6 +41,8 @@ class GapState(StrEnum):
 
 @dataclass(frozen=True)
 class MetricFacts:
+    """A metric against its baseline: what `improvement` and `verdict` word."""
+
     key: str
     unit: str
     direction: str
@@ -52,6 +54,8 @@ class MetricFacts:
 
 @dataclass(frozen=True)
 class EvalFacts:
+    """The latest eval run, as the quality gap reads it."""
+
     score: float
     cases: int
     run_at: datetime
@@ -60,6 +64,8 @@ class EvalFacts:
 
 @dataclass(frozen=True)
 class CheckInFacts:
+    """A check-in the owner gap judges: missed when unanswered past due_at + grace."""
+
     due_at: datetime
     answered_at: datetime | None
 

@@ -25,6 +25,8 @@ from storage.snapshot import load as load_snapshot
 
 @dataclass(frozen=True)
 class PolicyFacts:
+    """The eval policy as a report shows it (the bar, its case count, the drop that alerts)."""
+
     threshold: float
     min_cases: int
     drop_alert: float
