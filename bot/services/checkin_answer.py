@@ -22,14 +22,15 @@ class CheckinAnswers(ServiceBase):
             return self._form(s, pilot)
 
     def answer_checkin(self, actor: Actor, slug: str, raw: dict[str, object]) -> Outcome:
-        """Refuses an actor who may not change the pilot, validates all fields (FormErrors), then
+        """Validates all fields (FormErrors), refuses an actor who may not change the pilot, then
         records the measurements, the optional eval run and the answered check-in in one unit of work."""
-        with self.change(actor, slug, "checkin_answer") as uow:
+        with self.change(actor, slug, "checkin_answer", authorize_now=False) as uow:
             s, now, pilot = uow.session, uow.now, uow.pilot
             metric_rows = repo.metrics_with_latest(s, uow.pilot_id)
             checkin = repo.latest_unanswered_checkin(s, uow.pilot_id, now)
             form = self._form(s, pilot, metric_rows, checkin)
             answer = parse_checkin_answer(form, raw)
+            uow.authorize()
             metrics = {m.key: m for m, _ in metric_rows}
             for key, value in answer.values.items():
                 m = metrics.get(key)

@@ -9,7 +9,7 @@ from storage.db import session_scope
 from storage.models import AuditEvent, EvalPolicy, EvalRun, Measurement, Metric, Pilot
 from storage.snapshot import load as load_snapshot
 
-History = tuple[Pilot, list[EvalRun], EvalPolicy | None, list[tuple[Metric, list[Measurement]]]]
+PilotHistory = tuple[Pilot, list[EvalRun], EvalPolicy | None, list[tuple[Metric, list[Measurement]]]]
 
 
 class Reads(ServiceBase):
@@ -31,7 +31,7 @@ class Reads(ServiceBase):
         with session_scope(self.engine) as s:
             return portfolio(s, self.clock.now(), self.grace)
 
-    def history(self, slug: str, n: int = 26) -> History:
+    def history(self, slug: str, n: int = 26) -> PilotHistory:
         with self.reading(slug) as (s, pilot):
             assert pilot.id is not None
             evals = repo.eval_history(s, pilot.id, n)

@@ -8,7 +8,7 @@ A UserError raised inside the block leaves the block before the commit: nothing 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -77,12 +77,21 @@ class UnitOfWork:
     that are only ever appended (a measurement, an eval run).
     """
 
-    def __init__(self, session: Session, actor: Actor, action: str, now: datetime, pilot: Pilot | None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        actor: Actor,
+        action: str,
+        now: datetime,
+        pilot: Pilot | None,
+        authorize: Callable[[], None] | None = None,
+    ) -> None:
         self.session = session
         self.actor = actor
         self.action = action
         self.now = now
         self._pilot = pilot
+        self._authorize = authorize
         self._tracked: tuple[Any, tuple[str, ...], dict[str, Any], dict[str, Any] | None] | None = None
 
     @property
@@ -126,7 +135,16 @@ class UnitOfWork:
             )
         )
 
+    def authorize(self) -> None:
+        """Refuses (UserError) an actor who may not change this pilot; a unit never commits before
+        it has asked. `change` asks on entry unless told to wait (the check-in answer validates its
+        form first, so a mistyped field is pointed at before anything else)."""
+        if self._authorize is not None:
+            self._authorize()
+            self._authorize = None
+
     def commit(self) -> None:
+        assert self._authorize is None, f"{self.action}: committed without checking who may change the pilot"
         if self._tracked is not None:
             row, fields, context, before = self._tracked
             assert row is not None, f"{self.action}: tracked a new row but never saved it"
@@ -153,12 +171,18 @@ class ServiceBase:
         return actor.ref in self.settings.admins
 
     @contextmanager
-    def change(self, actor: Actor, slug: str, action: str, *pilot_fields: str) -> Iterator[UnitOfWork]:
-        """A change to an existing pilot (see the module docstring); `pilot_fields` tracks them."""
+    def change(
+        self, actor: Actor, slug: str, action: str, *pilot_fields: str, authorize_now: bool = True
+    ) -> Iterator[UnitOfWork]:
+        """A change to an existing pilot (see the module docstring); `pilot_fields` tracks them.
+
+        `authorize_now=False` defers the permission check to `uow.authorize()`, which must run before
+        the block ends (commit refuses otherwise)."""
         with session_scope(self.engine) as s:
             pilot = find_pilot(s, slug)
-            self.may_change(pilot, actor)
-            uow = UnitOfWork(s, actor, action, self.clock.now(), pilot)
+            uow = UnitOfWork(s, actor, action, self.clock.now(), pilot, lambda: self.may_change(pilot, actor))
+            if authorize_now:
+                uow.authorize()
             if pilot_fields:
                 uow.track(pilot, *pilot_fields)
             yield uow
