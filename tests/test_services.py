@@ -341,7 +341,7 @@ def test_the_unit_refuses_on_entry_and_says_who_may(core: Core) -> None:
 def test_a_deferred_permission_check_must_run_before_commit(core: Core) -> None:
     setup_pilot(core)
     before = row_counts(core.engine)
-    with pytest.raises(AssertionError, match="without checking who may change"):
+    with pytest.raises(RuntimeError, match="without checking who may change"):
         with core.services.change(EVE, "support-drafts", "golive", "go_live", authorize_now=False) as uow:
             uow.pilot.go_live = date(2026, 10, 1)
     assert row_counts(core.engine) == before

@@ -144,10 +144,13 @@ class UnitOfWork:
             self._authorize = None
 
     def commit(self) -> None:
-        assert self._authorize is None, f"{self.action}: committed without checking who may change the pilot"
+        # Programming errors, not user errors: raised even under `python -O`, and nothing is written.
+        if self._authorize is not None:
+            raise RuntimeError(f"{self.action}: committed without checking who may change the pilot")
         if self._tracked is not None:
             row, fields, context, before = self._tracked
-            assert row is not None, f"{self.action}: tracked a new row but never saved it"
+            if row is None:
+                raise RuntimeError(f"{self.action}: tracked a new row but never saved it")
             if row is self._pilot:
                 self.pilot.updated_at = self.now
             self.session.add(row)
