@@ -30,8 +30,6 @@ from storage.models import CheckIn, Escalation
 
 log = logging.getLogger(__name__)
 
-SURFACES = ("slack", "teams", "console", "api")
-
 
 class Metrics:
     """The process's counters; one per web app so tests (and two apps in one process) never share."""

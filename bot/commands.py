@@ -264,10 +264,23 @@ def parse_metric(token: str | None, cmd: str) -> str:
     return key
 
 
-def parse_value(token: str | None, cmd: str, what: str = "value") -> tuple[float, str | None]:
-    """`14`, `14min`, `38%`, `$1200` -> (number, attached unit or None)."""
+# A number as it arrives: a token of the chat grammar, or a number the REST API read from JSON.
+Number = str | int | float
+
+
+def parse_value(token: Number | None, cmd: str, what: str = "value") -> tuple[float, str | None]:
+    """`14`, `14min`, `38%`, `$1200` -> (number, attached unit or None); a JSON number has no unit.
+
+    The one number reader: the grammar and the REST API (adapters/api/payloads.py) both call it,
+    so the same values are accepted and refused on every surface.
+    """
     if token is None:
         raise _usage_error(cmd, f"The {what} is missing")
+    if not isinstance(token, str):
+        try:
+            return _in_range(float(token), str(token), cmd), None
+        except OverflowError:
+            raise _usage_error(cmd, f"`{str(token)[:60]}` is out of range") from None
     raw = token
     unit_prefix = None
     if raw.startswith("$"):
@@ -278,9 +291,7 @@ def parse_value(token: str | None, cmd: str, what: str = "value") -> tuple[float
     m = _NUMBER_RE.match(raw)
     if not m:
         raise _usage_error(cmd, f"`{token[:60]}` is not a number")
-    value = float(m.group(1))
-    if value != value or value in (float("inf"), float("-inf")) or abs(value) >= 1e15:
-        raise _usage_error(cmd, f"`{token[:60]}` is out of range")
+    value = _in_range(float(m.group(1)), token, cmd)
     unit = m.group(2) or unit_prefix
     if unit is not None and re.fullmatch(r"[eE][+-]?\d+", unit):
         raise _usage_error(cmd, f"`{token[:60]}` is not a number I accept; write it out in full")
@@ -291,24 +302,32 @@ def parse_value(token: str | None, cmd: str, what: str = "value") -> tuple[float
     return value, unit
 
 
-def parse_pct(token: str | None, cmd: str, what: str) -> tuple[float, bool]:
+def _in_range(value: float, shown: str, cmd: str) -> float:
+    if value != value or value in (float("inf"), float("-inf")) or abs(value) >= 1e15:
+        raise _usage_error(cmd, f"`{shown[:60]}` is out of range")
+    return value
+
+
+def parse_pct(token: Number | None, cmd: str, what: str) -> tuple[float, bool]:
     """`95`, `95%`, `95.5%`; a bare 0 < x < 1 is a fraction. Returns (percent, read_as_fraction)."""
-    if token is None:
-        raise _usage_error(cmd, f"The {what} is missing")
     value, unit = parse_value(token, cmd, what)
+    shown = str(token)[:60]
     if unit not in (None, "%"):
-        raise _usage_error(cmd, f"`{token[:60]}` is not a percentage")
+        raise _usage_error(cmd, f"`{shown}` is not a percentage")
     fraction = unit is None and 0 < value < 1
     if fraction:
         value = round(value * 100, 6)
     if not 0 <= value <= 100:
-        raise _usage_error(cmd, f"The {what} must be between 0 and 100%, not `{token[:60]}`")
+        raise _usage_error(cmd, f"The {what} must be between 0 and 100%, not `{shown}`")
     return value, fraction
 
 
-def parse_int(token: str | None, cmd: str, what: str, low: int = 1, high: int = 10_000_000) -> int:
-    if token is None or not re.fullmatch(r"\d{1,9}", token):
-        shown = f"`{token[:60]}`" if token else "nothing"
+def parse_int(token: str | int | None, cmd: str, what: str, low: int = 1, high: int = 10_000_000) -> int:
+    """A whole number from a grammar token, or a JSON integer from the REST API."""
+    if isinstance(token, int) and not isinstance(token, bool):
+        token = str(token)
+    if not isinstance(token, str) or not re.fullmatch(r"\d{1,9}", token):
+        shown = f"`{str(token)[:60]}`" if token else "nothing"
         raise _usage_error(cmd, f"The {what} must be a whole number, not {shown}")
     n = int(token)
     if not low <= n <= high:

@@ -72,17 +72,36 @@ def _checkins(engine: Engine, slug: str, now: datetime, weeks: int, missed: set[
         s.commit()
 
 
+def _register(svc: Services, slug: str, name: str, owner_id: str, owner_name: str) -> Actor:
+    """Registers the pilot as the demo's creator and hands it to its owner, who acts from then on."""
+    svc.new_pilot(CREATOR, slug, name)
+    svc.set_owner(CREATOR, slug, UserRef(owner_id, owner_name))
+    return Actor("console", owner_id, owner_name)
+
+
+def _baselines_then_golive(
+    svc: Services,
+    t: FixedClock,
+    who: Actor,
+    slug: str,
+    golive: datetime,
+    before: timedelta,
+    baselines: list[tuple[str, float, str]],
+) -> datetime:
+    """Lower-is-better baselines measured `before` go-live, then the go-live itself."""
+    _at(t, golive - before)
+    for key, value, unit in baselines:
+        svc.set_baseline(who, slug, key, value, unit, "lower", (golive - before).date())
+    _at(t, golive)
+    svc.set_go_live(who, slug, golive.date())
+    return golive
+
+
 def _support(svc: Services, t: FixedClock, now: datetime) -> None:
     slug, week = "support-drafts", timedelta(weeks=1)
-    dana = Actor("console", "dana", "Dana Whitfield")
-    svc.new_pilot(CREATOR, slug, "Support reply drafts")
-    svc.set_owner(CREATOR, slug, UserRef("dana", "Dana Whitfield"))
-    golive = now - 8 * week
-    _at(t, golive - 2 * week)
-    svc.set_baseline(dana, slug, "handle_time", 14, "min", "lower", (golive - 2 * week).date())
-    svc.set_baseline(dana, slug, "revision_rate", 38, "%", "lower", (golive - 2 * week).date())
-    _at(t, golive)
-    svc.set_go_live(dana, slug, golive.date())
+    dana = _register(svc, slug, "Support reply drafts", "dana", "Dana Whitfield")
+    baselines = [("handle_time", 14.0, "min"), ("revision_rate", 38.0, "%")]
+    golive = _baselines_then_golive(svc, t, dana, slug, now - 8 * week, 2 * week, baselines)
     svc.set_escalation(dana, slug, ChannelRef("support-ai", "support-ai"))
     svc.set_threshold(dana, slug, 90, 100, None)
     handle = [13.1, 12.4, 11.8, 11.0, 10.3, 9.8, 9.4, 9.0]
@@ -103,9 +122,7 @@ def _support(svc: Services, t: FixedClock, now: datetime) -> None:
 
 def _legal(svc: Services, t: FixedClock, now: datetime) -> None:
     slug, week = "legal-intake", timedelta(weeks=1)
-    li = Actor("console", "li", "Li Wei")
-    svc.new_pilot(CREATOR, slug, "Legal intake extraction")
-    svc.set_owner(CREATOR, slug, UserRef("li", "Li Wei"))
+    li = _register(svc, slug, "Legal intake extraction", "li", "Li Wei")
     golive = now - 6 * week
     _at(t, golive)
     svc.set_go_live(li, slug, golive.date())
@@ -129,15 +146,10 @@ def _legal(svc: Services, t: FixedClock, now: datetime) -> None:
 
 def _docs(svc: Services, t: FixedClock, now: datetime) -> None:
     slug, week = "doc-summaries", timedelta(weeks=1)
-    sam = Actor("console", "sam", "Sam Okafor")
-    svc.new_pilot(CREATOR, slug, "Inbound document summaries")
-    svc.set_owner(CREATOR, slug, UserRef("sam", "Sam Okafor"))
-    golive = now - 7 * week
-    _at(t, golive - 3 * week)
-    svc.set_baseline(sam, slug, "summary_minutes", 30, "min", "lower", (golive - 3 * week).date())
-    svc.set_baseline(sam, slug, "human_routing", 100, "%", "lower", (golive - 3 * week).date())
-    _at(t, golive)
-    svc.set_go_live(sam, slug, golive.date())
+    sam = _register(svc, slug, "Inbound document summaries", "sam", "Sam Okafor")
+    golive = _baselines_then_golive(
+        svc, t, sam, slug, now - 7 * week, 3 * week, [("summary_minutes", 30.0, "min"), ("human_routing", 100.0, "%")]
+    )
     svc.set_threshold(sam, slug, 90, 100, None)
     notes = {
         "data-plumbing": "moved from a notebook into the document queue",

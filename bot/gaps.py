@@ -41,6 +41,8 @@ class GapState(StrEnum):
 
 @dataclass(frozen=True)
 class MetricFacts:
+    """A metric against its baseline: what `improvement` and `verdict` word."""
+
     key: str
     unit: str
     direction: str
@@ -52,6 +54,8 @@ class MetricFacts:
 
 @dataclass(frozen=True)
 class EvalFacts:
+    """The latest eval run, as the quality gap reads it."""
+
     score: float
     cases: int
     run_at: datetime
@@ -60,6 +64,8 @@ class EvalFacts:
 
 @dataclass(frozen=True)
 class CheckInFacts:
+    """A check-in the owner gap judges: missed when unanswered past due_at + grace."""
+
     due_at: datetime
     answered_at: datetime | None
 
@@ -81,11 +87,30 @@ class PilotFacts:
     due_checkins: tuple[CheckInFacts, ...] = ()
 
 
+class Reason(StrEnum):
+    """Why a gap is in its state: what advice (bot/views.py next_step) keys on, never the sentence."""
+
+    no_baseline = "no_baseline"
+    golive_unset = "golive_unset"
+    baselines_after_golive = "baselines_after_golive"
+    no_owner = "no_owner"
+    orphaned = "orphaned"
+    missed_last = "missed_last"
+    no_checkin_due = "no_checkin_due"
+    no_threshold = "no_threshold"
+    no_eval = "no_eval"
+    too_few_cases = "too_few_cases"
+    below_bar = "below_bar"
+    path_todo = "path_todo"
+    ok = "ok"
+
+
 @dataclass(frozen=True)
 class GapResult:
     gap: Gap
     state: GapState
-    reason: str
+    reason: str  # the sentence shown to people
+    code: Reason
 
 
 @dataclass(frozen=True)
@@ -167,22 +192,24 @@ def improvement(metric: MetricFacts) -> str:
 
 def baseline_gap(facts: PilotFacts) -> GapResult:
     if not facts.baseline_dates:
-        return GapResult(Gap.baseline, GapState.open, "no baseline recorded")
+        return GapResult(Gap.baseline, GapState.open, "no baseline recorded", Reason.no_baseline)
     n = len(facts.baseline_dates)
     noun = "baseline" if n == 1 else "baselines"
     if facts.go_live is None:
-        return GapResult(Gap.baseline, GapState.closed, f"{n} {noun}; go-live not set yet")
+        return GapResult(Gap.baseline, GapState.closed, f"{n} {noun}; go-live not set yet", Reason.golive_unset)
     before = [d for d in facts.baseline_dates if d <= facts.go_live]
     if before:
         return GapResult(
             Gap.baseline,
             GapState.closed,
             f"{len(before)} of {n} {noun} measured on or before go-live {facts.go_live.isoformat()}",
+            Reason.ok,
         )
     return GapResult(
         Gap.baseline,
         GapState.at_risk,
         f"every baseline was measured after go-live {facts.go_live.isoformat()} (reconstructed)",
+        Reason.baselines_after_golive,
     )
 
 
@@ -201,46 +228,48 @@ def is_decided(checkin: CheckInFacts, now: datetime, grace: timedelta) -> bool:
 
 def owner_gap(facts: PilotFacts, now: datetime, grace: timedelta) -> GapResult:
     if not facts.has_owner:
-        return GapResult(Gap.owner, GapState.open, "no owner")
+        return GapResult(Gap.owner, GapState.open, "no owner", Reason.no_owner)
     decided = [c for c in facts.due_checkins if c.due_at <= now and is_decided(c, now, grace)]
     decided.sort(key=lambda c: c.due_at, reverse=True)
     missed = [is_missed(c, now, grace) for c in decided[:2]]
     if len(missed) == 2 and all(missed):
-        return GapResult(Gap.owner, GapState.open, "orphaned: the last two check-ins were missed")
+        return GapResult(Gap.owner, GapState.open, "orphaned: the last two check-ins were missed", Reason.orphaned)
     if missed and missed[0]:
-        return GapResult(Gap.owner, GapState.at_risk, "the last check-in was missed")
+        return GapResult(Gap.owner, GapState.at_risk, "the last check-in was missed", Reason.missed_last)
     if not decided:
-        return GapResult(Gap.owner, GapState.closed, "owner set; no check-in due yet")
-    return GapResult(Gap.owner, GapState.closed, "the last check-in was answered")
+        return GapResult(Gap.owner, GapState.closed, "owner set; no check-in due yet", Reason.no_checkin_due)
+    return GapResult(Gap.owner, GapState.closed, "the last check-in was answered", Reason.ok)
 
 
 def quality_gap(facts: PilotFacts) -> GapResult:
     if facts.threshold is None:
-        return GapResult(Gap.quality, GapState.open, "no acceptance bar set")
+        return GapResult(Gap.quality, GapState.open, "no acceptance bar set", Reason.no_threshold)
     bar = fmt_pct(facts.threshold)
     run = facts.latest_eval
     if run is None:
-        return GapResult(Gap.quality, GapState.open, f"no eval run yet ({bar} bar)")
+        return GapResult(Gap.quality, GapState.open, f"no eval run yet ({bar} bar)", Reason.no_eval)
     if run.cases < facts.min_cases:
         return GapResult(
             Gap.quality,
             GapState.open,
             f"latest eval has {run.cases} cases < {facts.min_cases} needed",
+            Reason.too_few_cases,
         )
     if run.score < facts.threshold:
-        return GapResult(Gap.quality, GapState.open, f"latest eval {fmt_pct(run.score)} < {bar} bar")
+        return GapResult(Gap.quality, GapState.open, f"latest eval {fmt_pct(run.score)} < {bar} bar", Reason.below_bar)
     return GapResult(
         Gap.quality,
         GapState.closed,
         f"latest eval {fmt_pct(run.score)} \u2265 {bar} bar on {run.cases} cases",
+        Reason.ok,
     )
 
 
 def path_gap(facts: PilotFacts) -> GapResult:
     todo = [i for i in REQUIRED_ITEMS if facts.path_states.get(i) != "done"]
     if todo:
-        return GapResult(Gap.path, GapState.open, "to do: " + ", ".join(todo))
-    return GapResult(Gap.path, GapState.closed, "integration, monitoring and rollback done")
+        return GapResult(Gap.path, GapState.open, "to do: " + ", ".join(todo), Reason.path_todo)
+    return GapResult(Gap.path, GapState.closed, "integration, monitoring and rollback done", Reason.ok)
 
 
 def evaluate(facts: PilotFacts, now: datetime, grace: timedelta) -> GapReport:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -24,6 +25,8 @@ from storage.snapshot import load as load_snapshot
 
 @dataclass(frozen=True)
 class PolicyFacts:
+    """The eval policy as a report shows it (the bar, its case count, the drop that alerts)."""
+
     threshold: float
     min_cases: int
     drop_alert: float
@@ -48,6 +51,10 @@ def _eval_facts(run: Any) -> EvalFacts | None:
     return EvalFacts(run.score, run.cases, run.run_at, run.version)
 
 
+def _metric_facts(m: Any, latest: float | None, latest_at: datetime | None) -> MetricFacts:
+    return MetricFacts(m.key, m.unit, m.direction, m.baseline, m.baseline_at, latest, latest_at)
+
+
 def _checkin_facts(rows: list[Any]) -> tuple[CheckInFacts, ...]:
     # The queries return only the current owner's decided check-ins: ones due before the owner
     # took over are not theirs, so reassigning an orphaned pilot (what its card advises) closes
@@ -59,9 +66,7 @@ def _checkin_facts(rows: list[Any]) -> tuple[CheckInFacts, ...]:
 def report_from(snap: Snapshot, now: datetime, grace: timedelta) -> PilotReport:
     """One pilot's full report from its snapshot (six statements, whatever its history length)."""
     p = snap.pilot
-    metrics = tuple(
-        MetricFacts(m.key, m.unit, m.direction, m.baseline, m.baseline_at, m.latest, m.latest_at) for m in snap.metrics
-    )
+    metrics = tuple(_metric_facts(m, m.latest, m.latest_at) for m in snap.metrics)
     policy = PolicyFacts(p.threshold, p.min_cases, p.drop_alert) if p.threshold is not None else None
     report = _report(p, metrics, policy, tuple(snap.evals), tuple(snap.path), snap.checkins, now, grace)
     return replace(report, undeliverable=tuple(snap.undeliverable))
@@ -87,21 +92,40 @@ def pilot_reports(session: Session, pilots: list[Pilot], now: datetime, grace: t
         if p.id is None:
             continue
         metrics = tuple(
-            MetricFacts(
-                m.key,
-                m.unit,
-                m.direction,
-                m.baseline,
-                m.baseline_at,
-                latest.value if latest else None,
-                latest.measured_at if latest else None,
-            )
+            _metric_facts(m, latest.value if latest else None, latest.measured_at if latest else None)
             for m, latest in metric_rows[p.id]
         )
         pol = policies.get(p.id)
         policy = PolicyFacts(pol.threshold, pol.min_cases, pol.drop_alert) if pol else None
         out[p.id] = _report(p, metrics, policy, tuple(evals[p.id]), tuple(paths[p.id]), checkins[p.id], now, grace)
     return out
+
+
+def gap_facts(
+    pilot: Any,
+    baseline_dates: Iterable[date],
+    policy: Any | None,
+    latest_eval: Any | None,
+    path_states: dict[str, str],
+    checkins: Iterable[Any],
+) -> PilotFacts:
+    """The one builder of what the gap rules read, for a full report and the portfolio alike.
+
+    Rows carry the tables' column names: `policy` has .threshold and .min_cases, `latest_eval`
+    .score, .cases, .run_at and .version, a check-in .due_at and .answered_at.
+    """
+    return PilotFacts(
+        slug=pilot.slug,
+        name=pilot.name,
+        go_live=pilot.go_live,
+        has_owner=pilot.owner_id is not None,
+        baseline_dates=tuple(baseline_dates),
+        threshold=policy.threshold if policy else None,
+        min_cases=policy.min_cases if policy else 100,
+        latest_eval=_eval_facts(latest_eval),
+        path_states=path_states,
+        due_checkins=_checkin_facts(list(checkins)),
+    )
 
 
 def _report(
@@ -114,18 +138,9 @@ def _report(
     now: datetime,
     grace: timedelta,
 ) -> PilotReport:
-    facts = PilotFacts(
-        slug=pilot.slug,
-        name=pilot.name,
-        go_live=pilot.go_live,
-        has_owner=pilot.owner_id is not None,
-        baseline_dates=tuple(m.baseline_at for m in metrics),
-        threshold=policy.threshold if policy else None,
-        min_cases=policy.min_cases if policy else 100,
-        latest_eval=_eval_facts(evals[0] if evals else None),
-        path_states={i.item: i.state for i in path},
-        due_checkins=_checkin_facts(checkins),
-    )
+    path_states = {i.item: i.state for i in path}
+    latest = evals[0] if evals else None
+    facts = gap_facts(pilot, (m.baseline_at for m in metrics), policy, latest, path_states, checkins)
     return PilotReport(pilot, facts, evaluate(facts, now, grace), metrics, evals, policy, path)
 
 
@@ -146,18 +161,9 @@ def portfolio(session: Session, now: datetime, grace: timedelta) -> list[Portfol
     out = []
     for p in pilots:
         assert p.id is not None
-        pol = policies.get(p.id)
-        facts = PilotFacts(
-            slug=p.slug,
-            name=p.name,
-            go_live=p.go_live,
-            has_owner=p.owner_id is not None,
-            baseline_dates=tuple(baselines.get(p.id, ())),
-            threshold=pol[0] if pol else None,
-            min_cases=pol[1] if pol else 100,
-            latest_eval=_eval_facts(latest.get(p.id)),
-            path_states=paths.get(p.id, {}),
-            due_checkins=_checkin_facts(checkins.get(p.id, [])),
+        pid = p.id
+        facts = gap_facts(
+            p, baselines.get(pid, ()), policies.get(pid), latest.get(pid), paths.get(pid, {}), checkins.get(pid, [])
         )
         out.append(PortfolioEntry(p, evaluate(facts, now, grace)))
     return out

@@ -11,6 +11,7 @@ from bot.gaps import (
     Gap,
     GapResult,
     GapState,
+    Reason,
     fmt_pct,
     improvement,
     ready_line,
@@ -41,46 +42,35 @@ def owner_label(platform: str | None, user_id: str | None, name: str | None) -> 
     return f"@{name or user_id}"
 
 
+# What to do about each open or at-risk gap, keyed on its reason code: (short form, full sentence).
+# {slug} is the pilot, {reason} the gap's sentence, {todo} the production-path items not done.
+_NEXT_STEPS: dict[Reason, tuple[str, str]] = {
+    Reason.no_baseline: ("record a baseline", "Record a pre-pilot number: `baseline {slug} <metric> <value> <unit>`"),
+    Reason.baselines_after_golive: (
+        "find a pre-go-live baseline",
+        "Every baseline was measured after go-live: find a pre-go-live number "
+        "(`baseline {slug} <metric> <value> at <YYYY-MM-DD>`)",
+    ),
+    Reason.no_owner: ("name an owner", "Name one accountable owner: `owner {slug} @someone`"),
+    Reason.orphaned: (
+        "owner missed 2 check-ins",
+        "The owner missed two check-ins: confirm or reassign with `owner {slug} @someone`",
+    ),
+    Reason.missed_last: ("answer the check-in", "The last weekly check-in was missed: answer this week's"),
+    Reason.no_threshold: ("set an eval bar", "Write the acceptance bar: `threshold {slug} 95 min-cases 100`"),
+    Reason.no_eval: ("run the eval", "Score the eval set and record it: `eval {slug} <pct> cases <n>`"),
+    Reason.too_few_cases: ("grow the eval set", "Grow the labelled eval set ({reason})"),
+    Reason.below_bar: ("fix quality below bar", "Quality is below the bar ({reason}): fix and re-run the eval"),
+    Reason.path_todo: ("finish the production path", "Finish the production path ({todo}): `path {slug} <item> done`"),
+}
+
+
 def next_step(slug: str, gap: GapResult, short: bool = False) -> str:
-    s, st = gap.gap, gap.state
-    if s is Gap.baseline:
-        if st is GapState.open:
-            return (
-                "record a baseline"
-                if short
-                else f"Record a pre-pilot number: `baseline {slug} <metric> <value> <unit>`"
-            )
-        return (
-            "find a pre-go-live baseline"
-            if short
-            else (
-                "Every baseline was measured after go-live: find a pre-go-live number "
-                f"(`baseline {slug} <metric> <value> at <YYYY-MM-DD>`)"
-            )
-        )
-    if s is Gap.owner:
-        if "no owner" in gap.reason:
-            return "name an owner" if short else f"Name one accountable owner: `owner {slug} @someone`"
-        if st is GapState.open:
-            return (
-                "owner missed 2 check-ins"
-                if short
-                else f"The owner missed two check-ins: confirm or reassign with `owner {slug} @someone`"
-            )
-        return "answer the check-in" if short else "The last weekly check-in was missed: answer this week's"
-    if s is Gap.quality:
-        if "no acceptance bar" in gap.reason:
-            return "set an eval bar" if short else f"Write the acceptance bar: `threshold {slug} 95 min-cases 100`"
-        if "no eval run" in gap.reason:
-            return "run the eval" if short else f"Score the eval set and record it: `eval {slug} <pct> cases <n>`"
-        if "cases" in gap.reason and "<" in gap.reason:
-            return "grow the eval set" if short else f"Grow the labelled eval set ({gap.reason})"
-        return "fix quality below bar" if short else f"Quality is below the bar ({gap.reason}): fix and re-run the eval"
-    return (
-        "finish the production path"
-        if short
-        else (f"Finish the production path ({gap.reason.removeprefix('to do: ')}): `path {slug} <item> done`")
-    )
+    """The advice for a gap that is not closed ("" for a closed one: nothing to do)."""
+    short_text, sentence = _NEXT_STEPS.get(gap.code, ("", ""))
+    if short:
+        return short_text
+    return sentence.format(slug=slug, reason=gap.reason, todo=gap.reason.removeprefix("to do: "))
 
 
 def gap_card(report: PilotReport) -> GapCard:

@@ -145,9 +145,10 @@ def baseline_dates_by_pilot(session: Session) -> dict[int, list[Any]]:
     return out
 
 
-def policies_by_pilot(session: Session) -> dict[int, tuple[float, int]]:
-    rows = session.exec(select(col(EvalPolicy.pilot_id), col(EvalPolicy.threshold), col(EvalPolicy.min_cases)))
-    return {pid: (threshold, min_cases) for pid, threshold, min_cases in rows}
+def policies_by_pilot(session: Session) -> dict[int, Any]:
+    """Rows with .threshold and .min_cases, by pilot id."""
+    rows = session.execute(sa.select(col(EvalPolicy.pilot_id), col(EvalPolicy.threshold), col(EvalPolicy.min_cases)))
+    return {row.pilot_id: row for row in rows}
 
 
 def latest_eval_by_pilot(session: Session) -> dict[int, Any]:
@@ -177,16 +178,25 @@ def path_states_by_pilot(session: Session) -> dict[int, dict[str, str]]:
     return out
 
 
+def current_owners_decided_checkins(now: Any, decided_before: Any) -> sa.ColumnElement[bool]:
+    """The one definition of the check-ins the owner gap judges: due by `now`, due since the current
+    owner took over (`Pilot.owner_since`; earlier ones were not theirs), and decided: answered, or
+    unanswered past the grace period (due by `decided_before`, i.e. now - grace). Values or bind
+    parameters; the statement relates CheckIn to its Pilot (a join or a correlation)."""
+    return sa.and_(
+        col(CheckIn.due_at) <= now,
+        sa.or_(col(Pilot.owner_since).is_(None), col(CheckIn.due_at) >= col(Pilot.owner_since)),
+        sa.or_(col(CheckIn.answered_at).is_not(None), col(CheckIn.due_at) <= decided_before),
+    )
+
+
 def recent_due_checkins_by_pilot(session: Session, now: datetime, grace: timedelta, n: int = 3) -> dict[int, list[Any]]:
-    """The newest n decided check-ins of each pilot's current owner (as storage/snapshot.py), by an
-    index seek per pilot on (pilot_id, due_at)."""
+    """The newest n check-ins the owner gap judges, of each pilot, by an index seek per pilot on
+    (pilot_id, due_at)."""
     newest = (
         select(col(CheckIn.id))
         .where(
-            col(CheckIn.pilot_id) == col(Pilot.id),
-            col(CheckIn.due_at) <= now,
-            sa.or_(col(Pilot.owner_since).is_(None), col(CheckIn.due_at) >= col(Pilot.owner_since)),
-            sa.or_(col(CheckIn.answered_at).is_not(None), col(CheckIn.due_at) <= now - grace),
+            col(CheckIn.pilot_id) == col(Pilot.id), current_owners_decided_checkins(now, now - grace)
         )
         .order_by(col(CheckIn.due_at).desc())
         .limit(n)
@@ -315,10 +325,7 @@ def recent_due_checkins_for(
         )
         .join(Pilot, col(Pilot.id) == col(CheckIn.pilot_id))
         .where(
-            col(CheckIn.due_at) <= now,
-            col(CheckIn.pilot_id).in_(pilot_ids),
-            sa.or_(col(Pilot.owner_since).is_(None), col(CheckIn.due_at) >= col(Pilot.owner_since)),
-            sa.or_(col(CheckIn.answered_at).is_not(None), col(CheckIn.due_at) <= now - grace),
+            col(CheckIn.pilot_id).in_(pilot_ids), current_owners_decided_checkins(now, now - grace)
         )
         .subquery()
     )

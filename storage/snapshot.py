@@ -8,7 +8,7 @@ rows (attribute access by column name, like the models), and are six whatever th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +17,7 @@ from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables)
 from storage.outbox import MAX_ATTEMPTS
+from storage.repo import current_owners_decided_checkins
 
 _t = SQLModel.metadata.tables
 pilot_t, metric_t, measurement_t = _t["pilot"], _t["metric"], _t["measurement"]
@@ -60,20 +61,18 @@ _evals_q = (
     .limit(2)
 )
 _path_q = sa.select(path_t).where(path_t.c.pilot_id == sa.bindparam("pid"))
-# The owner gap looks at the newest *decided* check-ins (answered, or past the grace) of the
-# current ownership; filtering here keeps three rows enough whatever the grace period.
+# The owner gap looks at the newest *decided* check-ins of the current ownership; filtering here
+# keeps three rows enough whatever the grace period.
 _checkins_q = (
     sa.select(checkin_t.c.due_at, checkin_t.c.answered_at)
+    .select_from(checkin_t.join(pilot_t, pilot_t.c.id == checkin_t.c.pilot_id))
     .where(
         checkin_t.c.pilot_id == sa.bindparam("pid"),
-        checkin_t.c.due_at <= sa.bindparam("now"),
-        checkin_t.c.due_at >= sa.bindparam("since"),
-        sa.or_(checkin_t.c.answered_at.is_not(None), checkin_t.c.due_at <= sa.bindparam("decided_before")),
+        current_owners_decided_checkins(sa.bindparam("now"), sa.bindparam("decided_before")),
     )
     .order_by(checkin_t.c.due_at.desc())
     .limit(3)
 )
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Scheduled messages that failed for good (SPEC §5: visible in `status`); normally none.
 _undeliverable_q = sa.union_all(
@@ -108,7 +107,7 @@ def load(conn: Connection, slug: str, now: datetime, grace: timedelta) -> Snapsh
         path=list(conn.execute(_path_q, pid)),
         checkins=list(
             conn.execute(
-                _checkins_q, {**pid, "now": now, "since": pilot.owner_since or EPOCH, "decided_before": now - grace}
+                _checkins_q, {**pid, "now": now, "decided_before": now - grace}
             )
         ),
         undeliverable=list(conn.execute(_undeliverable_q, pid).scalars()),

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.checkins import CheckinServices
 from bot.clock import FixedClock
 from bot.core import Core
 from bot.forms import FormErrors
@@ -71,7 +70,7 @@ def _pilot(core: Core) -> None:
 
 def test_checkin_form_and_prompt(core: Core) -> None:
     _pilot(core)
-    form = CheckinServices(core.services).form("support-drafts")
+    form = core.services.checkin_form("support-drafts")
     keys = [f.key for f in form.fields]
     assert keys == ["handle_time", "revision_rate", "eval_score", "triage"]
     reply = checkin_prompt(core.services.pilot_report("support-drafts"), form)
@@ -86,7 +85,7 @@ def test_invalid_answer_names_every_bad_field_and_writes_nothing(core: Core) -> 
     _pilot(core)
     before = row_counts(core.engine)
     with pytest.raises(FormErrors) as err:
-        CheckinServices(core.services).answer(
+        core.services.answer_checkin(
             BOB, "support-drafts", {"handle_time": "9,5", "revision_rate": "", "eval_score": "120"}
         )
     assert set(err.value.errors) == {"handle_time", "revision_rate", "eval_score"}
@@ -103,7 +102,7 @@ def test_answer_records_measurements_and_closes_the_checkin(core: Core, clock: F
         assert pilot is not None and pilot.id is not None
         s.add(CheckIn(pilot_id=pilot.id, period="2026-W48", due_at=clock.now() - timedelta(hours=3)))
         s.commit()
-    out = CheckinServices(core.services).answer(
+    out = core.services.answer_checkin(
         BOB, "support-drafts", {"handle_time": "9", "revision_rate": "21", "eval_score": "95.5", "triage": "none"}
     )
     assert "answered" in out.text
@@ -124,6 +123,6 @@ def test_only_owner_may_answer(core: Core) -> None:
 
     _pilot(core)
     with pytest.raises(UserError):
-        CheckinServices(core.services).answer(
+        core.services.answer_checkin(
             Actor("console", "eve"), "support-drafts", {"handle_time": "9", "revision_rate": "21"}
         )

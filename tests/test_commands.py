@@ -127,3 +127,29 @@ def test_every_command_has_a_parser_and_help_line() -> None:
     for _, usage, example, _ in c.GRAMMAR:
         c.parse(example)  # every example in the help parses
         assert usage.split()[0] in c.COMMAND_NAMES
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [(14, "14"), (9.25, "9.25"), (0.95, "0.95"), (-1, "-1"), (0, "0"), (96.2, "96.2")],
+)
+def test_a_json_number_reads_as_its_text_does(number: float, text: str) -> None:
+    """The REST API hands JSON numbers to the same parser the grammar uses."""
+    assert c.parse_value(number, "measure") == c.parse_value(text, "measure")
+    if 0 <= number <= 100:
+        assert c.parse_pct(number, "eval", "score") == c.parse_pct(text, "eval", "score")
+
+
+@pytest.mark.parametrize("number", [1e15, -1e20, 10**400, float("nan"), float("inf")])
+def test_a_json_number_out_of_range_is_refused(number: float) -> None:
+    with pytest.raises(UserError, match="out of range"):
+        c.parse_value(number, "measure")
+
+
+@pytest.mark.parametrize(("number", "ok"), [(150, True), (0, False), (-3, False), (10**12, False)])
+def test_a_json_integer_reads_as_a_whole_number(number: int, ok: bool) -> None:
+    if ok:
+        assert c.parse_int(number, "eval", "cases") == number
+    else:
+        with pytest.raises(UserError):
+            c.parse_int(number, "eval", "cases")

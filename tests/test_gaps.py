@@ -13,10 +13,12 @@ from bot.gaps import (
     GapState,
     MetricFacts,
     PilotFacts,
+    Reason,
     evaluate,
     improvement,
     ready_line,
 )
+from bot.views import next_step
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 GRACE = timedelta(hours=48)
@@ -140,6 +142,56 @@ def test_path_gap(path: dict[str, str], expected: GapState, reason: str) -> None
     st, got = state(facts(path_states=path), Gap.path)
     assert st is expected
     assert got == reason
+
+
+# Every reason code, the facts that produce it, and the advice it leads to (bot/views.py next_step).
+CODES: list[tuple[dict[str, object], Gap, GapState, Reason, str]] = [
+    (dict(baseline_dates=()), Gap.baseline, GapState.open, Reason.no_baseline, "record a baseline"),
+    (dict(go_live=None), Gap.baseline, GapState.closed, Reason.golive_unset, ""),
+    (
+        dict(baseline_dates=(GO_LIVE + timedelta(days=1),)),
+        Gap.baseline,
+        GapState.at_risk,
+        Reason.baselines_after_golive,
+        "find a pre-go-live baseline",
+    ),
+    (dict(), Gap.baseline, GapState.closed, Reason.ok, ""),
+    (dict(has_owner=False), Gap.owner, GapState.open, Reason.no_owner, "name an owner"),
+    (dict(due_checkins=(ci(7, None), ci(14, None))), Gap.owner, GapState.open, Reason.orphaned, "owner missed 2"),
+    (dict(due_checkins=(ci(7, None), ci(14, 1))), Gap.owner, GapState.at_risk, Reason.missed_last, "answer the"),
+    (dict(due_checkins=()), Gap.owner, GapState.closed, Reason.no_checkin_due, ""),
+    (dict(due_checkins=(ci(7, 1),)), Gap.owner, GapState.closed, Reason.ok, ""),
+    (dict(threshold=None), Gap.quality, GapState.open, Reason.no_threshold, "set an eval bar"),
+    (dict(latest_eval=None), Gap.quality, GapState.open, Reason.no_eval, "run the eval"),
+    (dict(latest_eval=EvalFacts(99.0, 99, NOW)), Gap.quality, GapState.open, Reason.too_few_cases, "grow the"),
+    (dict(latest_eval=EvalFacts(91.3, 150, NOW)), Gap.quality, GapState.open, Reason.below_bar, "fix quality"),
+    (dict(), Gap.quality, GapState.closed, Reason.ok, ""),
+    (dict(path_states={}), Gap.path, GapState.open, Reason.path_todo, "finish the production path"),
+    (dict(), Gap.path, GapState.closed, Reason.ok, ""),
+]
+
+
+@pytest.mark.parametrize(("kw", "gap", "expected", "code", "advice"), CODES)
+def test_reason_codes_and_their_advice(
+    kw: dict[str, object], gap: Gap, expected: GapState, code: Reason, advice: str
+) -> None:
+    r = next(r for r in evaluate(facts(**kw), NOW, GRACE).results if r.gap is gap)
+    assert (r.state, r.code) == (expected, code)
+    short, full = next_step("p1", r, short=True), next_step("p1", r)
+    assert short.startswith(advice) if advice else short == full == ""
+    if advice:
+        assert full and full != short  # the full sentence, with the command to write where there is one
+
+
+def test_every_reason_code_is_in_the_table() -> None:
+    assert {code for *_, code, _ in CODES} == set(Reason)
+
+
+def test_advice_quotes_the_reason_where_it_says_what_is_missing() -> None:
+    path = evaluate(facts(path_states={"integration": "done"}), NOW, GRACE).results[3]
+    assert next_step("p1", path) == "Finish the production path (monitoring, rollback): `path p1 <item> done`"
+    cases = evaluate(facts(latest_eval=EvalFacts(99.0, 99, NOW)), NOW, GRACE).results[2]
+    assert next_step("p1", cases) == "Grow the labelled eval set (latest eval has 99 cases < 100 needed)"
 
 
 def test_ready_needs_all_four_closed() -> None:

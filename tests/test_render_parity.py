@@ -22,7 +22,6 @@ import pytest
 from adapters.slack.render import ActionId, home_view, reply_blocks
 from adapters.teams.inbound import CHECKIN_SUBMIT, COMMAND_SUBMIT
 from adapters.teams.render import render_card
-from bot.checkins import CheckinServices
 from bot.core import Core
 from bot.home import home_replies
 from bot.ports import Actor
@@ -70,7 +69,7 @@ def replies(core: Core) -> Iterator[tuple[str, Reply]]:
     yield "help", handle("help", ANA)
     yield "error", handle("frobnicate", ANA)
     yield "history", handle("history support-drafts", ANA)
-    form = CheckinServices(core.services).form("support-drafts")
+    form = core.services.checkin_form("support-drafts")
     yield "check-in prompt", checkin_prompt(core.services.pilot_report("support-drafts"), form)
     for i, section in enumerate(home_replies(entries, "console", "ana")):
         yield f"home {i}", section

@@ -3,12 +3,13 @@ nothing written on refusal, and the replies users see."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
 from bot.clock import FixedClock
 from bot.core import Core
+from bot.errors import NotFound, UserError
 from bot.ports import Actor
 from bot.replies import render_text
 from storage import repo
@@ -293,3 +294,57 @@ def test_owner_gap_with_a_grace_longer_than_a_week(core: Core, clock: FixedClock
         s.commit()
     clock.advance(timedelta(weeks=5))
     assert "orphaned: the last two check-ins were missed" in run(core, "status support-drafts")
+
+
+# ---- the unit of work itself (bot/services/unit.py), as a new use case would use it ----
+
+
+def test_a_change_writes_its_before_and_after_audit_event(core: Core, clock: FixedClock) -> None:
+    setup_pilot(core)
+    run(core, "golive support-drafts 2026-10-01", BOB)
+    clock.advance(timedelta(hours=1))
+    run(core, "golive support-drafts 2026-10-02", BOB)
+    with session_scope(core.engine) as s:
+        pilot = repo.pilot_by_slug(s, "support-drafts")
+        assert pilot is not None and pilot.id is not None
+        event = repo.audit_events(s, pilot.id, 1)[0]
+        assert (event.action, event.before, event.after) == (
+            "golive",
+            {"go_live": "2026-10-01"},
+            {"go_live": "2026-10-02"},
+        )
+        assert pilot.updated_at == clock.now()
+
+
+def test_a_user_error_inside_the_unit_writes_nothing(core: Core) -> None:
+    setup_pilot(core)
+    before = row_counts(core.engine)
+    with pytest.raises(UserError, match="changed my mind"):
+        with core.services.change(BOB, "support-drafts", "golive", "go_live") as uow:
+            uow.pilot.go_live = date(2026, 10, 1)
+            uow.audit(None, {"note": "half done"})
+            raise UserError("I changed my mind.")
+    assert row_counts(core.engine) == before
+    assert core.services.pilot_report("support-drafts").pilot.go_live is None
+
+
+def test_the_unit_refuses_on_entry_and_says_who_may(core: Core) -> None:
+    setup_pilot(core)
+    with pytest.raises(UserError, match=r"Only the owner of `support-drafts` \(@bob\)"):
+        with core.services.change(EVE, "support-drafts", "golive"):
+            raise AssertionError("the block must not run for someone who may not change the pilot")
+    with pytest.raises(NotFound, match="did you mean `support-drafts`"):
+        with core.services.change(BOB, "suport-drafts", "golive"):
+            raise AssertionError("no pilot, no block")
+
+
+def test_a_deferred_permission_check_must_run_before_commit(core: Core) -> None:
+    setup_pilot(core)
+    before = row_counts(core.engine)
+    with pytest.raises(RuntimeError, match="without checking who may change"):
+        with core.services.change(EVE, "support-drafts", "golive", "go_live", authorize_now=False) as uow:
+            uow.pilot.go_live = date(2026, 10, 1)
+    assert row_counts(core.engine) == before
+    with pytest.raises(UserError, match="Only the owner"):
+        with core.services.change(EVE, "support-drafts", "golive", authorize_now=False) as uow:
+            uow.authorize()

@@ -6,7 +6,6 @@ score, a case count or a metric key is accepted or refused by the same rules on 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -40,22 +39,11 @@ class MeasurementBody:
     unit: str | None
 
 
-def _number_text(value: Any, field: str) -> str:
-    """A JSON number (or a string like "96.2%") as the text the chat parsers read."""
+def _json_number(value: Any, field: str) -> c.Number:
+    """A JSON number, or a string like "96.2%", for the grammar's one number parser."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise BadInput(f"`{field}` must be a number.")
-    if isinstance(value, str):
-        return value.strip()
-    try:
-        f = float(value)
-    except OverflowError:
-        raise BadInput(f"`{field}` is out of range.") from None
-    if not math.isfinite(f):
-        raise BadInput(f"`{field}` is out of range.")
-    text = repr(f)
-    if "e" in text or "E" in text:
-        text = format(f, ".15f").rstrip("0").rstrip(".")
-    return text
+    return value.strip() if isinstance(value, str) else value
 
 
 def _unexpected(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -76,11 +64,11 @@ def eval_body(body: dict[str, Any]) -> EvalBody:
     if "cases" not in body:
         raise BadInput("`cases` is missing (how many labelled cases the eval scored).")
     try:
-        score, fraction = c.parse_pct(_number_text(body["score"], "score"), "eval", "score")
+        score, fraction = c.parse_pct(_json_number(body["score"], "score"), "eval", "score")
         raw_cases = body["cases"]
         if isinstance(raw_cases, bool) or not isinstance(raw_cases, int):
             raise BadInput("`cases` must be a whole number.")
-        cases = c.parse_int(str(raw_cases), "eval", "number of cases")
+        cases = c.parse_int(raw_cases, "eval", "number of cases")
     except BadInput:
         raise
     except UserError as e:
@@ -107,7 +95,7 @@ def measurement_body(body: dict[str, Any]) -> MeasurementBody:
         raise BadInput("`unit` must be a string of at most 32 characters.")
     try:
         key = c.parse_metric(metric, "measure")
-        number, attached = c.parse_value(_number_text(value, "value"), "measure")
+        number, attached = c.parse_value(_json_number(value, "value"), "measure")
     except BadInput:
         raise
     except UserError as e:

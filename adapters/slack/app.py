@@ -34,7 +34,6 @@ from adapters.slack.render import (
     modal_values,
 )
 from bot.charts import CHART_FILENAME, attach_chart
-from bot.checkins import CheckinServices
 from bot.core import Core
 from bot.errors import UserError
 from bot.forms import FormErrors
@@ -67,7 +66,6 @@ class SlackSurface:
         self.responses = responses
         self.names = NameCache(client)
         self.notifier = SlackNotifier(client)
-        self.checkin = CheckinServices(core.services)
 
     async def run(self, text: str, actor: Actor) -> Reply:
         names = await self.names.resolve_mentions(text)
@@ -151,7 +149,7 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
         await ack()
         slug = str(body["actions"][0].get("value") or "")
         try:
-            form = await asyncio.to_thread(surface.checkin.form, slug)
+            form = await asyncio.to_thread(surface.core.services.checkin_form, slug)
         except UserError as e:
             await surface.tell(body, error_reply(e.sentence))
             return
@@ -169,7 +167,9 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
             meta = {}
         actor = actor_from_user(body["user"])
         try:
-            out = await asyncio.to_thread(surface.checkin.answer, actor, str(meta.get("slug", "")), modal_values(view))
+            out = await asyncio.to_thread(
+                surface.core.services.answer_checkin, actor, str(meta.get("slug", "")), modal_values(view)
+            )
         except FormErrors as e:
             await ack(response_action="errors", errors=modal_errors(view, e.errors))
             return

@@ -303,7 +303,7 @@ def checkin_modal(form: CheckinForm, metadata: dict[str, str]) -> dict[str, Any]
 
 
 def modal_values(view: dict[str, Any]) -> dict[str, object]:
-    """view.state.values -> {field key: raw string} for CheckinServices.answer."""
+    """view.state.values -> {field key: raw string} for Services.answer_checkin."""
     raw: dict[str, object] = {}
     for block_id, actions in (view.get("state", {}).get("values", {}) or {}).items():
         if not block_id.startswith("f:"):

@@ -26,7 +26,6 @@ from adapters.teams.auth import BotAuthConfig, auth_config, teams_mode
 from adapters.teams.notifier import TeamsNotifier
 from adapters.teams.render import card_activity, render_form_errors, reply_activity, with_image
 from bot.charts import CHART_FILENAME, attach_chart
-from bot.checkins import CheckinServices
 from bot.core import Core
 from bot.errors import UserError
 from bot.forms import FormErrors
@@ -47,7 +46,6 @@ class PilotTeamsBot(ActivityHandler):
     def __init__(self, core: Core, refs: ConversationRefs) -> None:
         self.core = core
         self.refs = refs
-        self.checkins = CheckinServices(core.services)
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         await self.remember(turn_context)
@@ -92,10 +90,10 @@ class PilotTeamsBot(ActivityHandler):
         slug = value["slug"].lower()
         raw = inbound.form_values(value)
         try:
-            out = await asyncio.to_thread(self.checkins.answer, actor, slug, raw)
+            out = await asyncio.to_thread(self.core.services.answer_checkin, actor, slug, raw)
         except FormErrors as e:
             try:
-                form = await asyncio.to_thread(self.checkins.form, slug)
+                form = await asyncio.to_thread(self.core.services.checkin_form, slug)
             except UserError as err:
                 await context.send_activity(reply_activity(error_reply(err.sentence)))
                 return

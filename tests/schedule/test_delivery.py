@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, select
 
-from bot.checkins import CheckinServices
 from bot.clock import FixedClock
 from bot.commands import ChannelRef, UserRef
 from bot.config import Settings
@@ -67,7 +66,7 @@ def test_answered_early_is_not_sent(core: Core, clock: FixedClock) -> None:
     clock.set(MONDAY - timedelta(days=2))
     _setup(core)
     clock.set(MONDAY - timedelta(hours=1))
-    CheckinServices(core.services).answer(UB, "p1", {})
+    core.services.answer_checkin(UB, "p1", {})
     delivery, slack = _delivery(core, clock)
     clock.set(MONDAY + timedelta(hours=50))
     asyncio.run(delivery.tick())
@@ -221,7 +220,8 @@ def test_next_weeks_checkin_reuses_the_known_dm_channel(core: Core, clock: Fixed
     slack = RecordingNotifier("slack", clock)
     clock.set(MONDAY)
     asyncio.run(Delivery(core.engine, core.settings, clock, {"slack": slack}).tick())
-    CheckinServices(core.services).answer(UB, "p1", {})
+    core.services.answer_checkin(UB, "p1", {})
+    assert [m.reply.form.period for m in slack.sent if m.reply.form] == ["2026-W48"]  # opened a DM
     clock.set(MONDAY + timedelta(days=7))  # a fresh process next week: no in-memory DM cache
     asyncio.run(Delivery(core.engine, core.settings, clock, {"slack": slack}).tick())
     got = [(m.reply.form.period, m.conversation) for m in slack.sent if m.reply.form]

@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.checkins import CheckinServices
 from bot.clock import FixedClock
 from bot.commands import ChannelRef, UserRef
 from bot.core import Core
@@ -45,7 +44,6 @@ def month(core: Core, clock: FixedClock) -> tuple[Core, FixedClock, RecordingNot
     core.services.set_escalation(OSCAR, "orphan", ChannelRef("CO", "orphans"))
     slack, teams = RecordingNotifier("slack", clock), RecordingNotifier("teams", clock)
     delivery = Delivery(core.engine, core.settings, clock, {"slack": slack, "teams": teams})
-    answers = CheckinServices(core.services)
     owner_states: list[tuple[datetime, str, GapState]] = []
     clock.set(START)
     end = START + timedelta(days=DAYS)
@@ -57,7 +55,7 @@ def month(core: Core, clock: FixedClock) -> tuple[Core, FixedClock, RecordingNot
             # Anna answers every check-in she got, right away.
             for m in slack.sent:
                 if m.dest == "UA" and m.reply.form is not None and not getattr(m, "answered", False):
-                    answers.answer(ANNA, "answered", {})
+                    core.services.answer_checkin(ANNA, "answered", {})
                     m.answered = True  # type: ignore[attr-defined]
             for slug in ("berlin-bot", "answered"):
                 owner_states.append((clock.now(), slug, core.services.pilot_report(slug).gaps.state(Gap.owner)))

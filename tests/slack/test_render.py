@@ -16,7 +16,7 @@ from adapters.slack.render import (
     reply_blocks,
 )
 from bot.forms import build_checkin_form
-from bot.gaps import Gap, GapReport, GapResult, GapState
+from bot.gaps import Gap, GapReport, GapResult, GapState, Reason
 from bot.home import home_replies
 from bot.replies import Action, GapCard, GapRow, MetricLine, Portfolio, PortfolioRow, Reply, Series, Tone
 from bot.reports import PortfolioEntry
@@ -165,12 +165,21 @@ def test_modal_errors_point_at_present_blocks_only() -> None:
     assert errors == {"f:m_0m_0m_0m_0m_0m_0": "Enter a number. Refused."}
 
 
+# A code that needs doing, per gap, so every not-closed row has advice.
+OPEN_CODE = {
+    Gap.baseline: Reason.no_baseline,
+    Gap.owner: Reason.missed_last,
+    Gap.quality: Reason.no_eval,
+    Gap.path: Reason.path_todo,
+}
+
+
 def entries(n: int, owner: str) -> list[PortfolioEntry]:
     out = []
     for i in range(n):
         pilot = Pilot(slug=f"p-{i:04d}", name=LONG if i % 50 == 0 else f"Pilot {i}", owner_platform="slack",
                       owner_id=owner if i % 3 == 0 else "UOTHER", owner_name="dana")  # fmt: skip
-        results = tuple(GapResult(g, s, f"reason {g.value}") for g, s in zip(Gap, STATES, strict=True))
+        results = tuple(GapResult(g, s, f"reason {g.value}", OPEN_CODE[g]) for g, s in zip(Gap, STATES, strict=True))
         out.append(PortfolioEntry(pilot, GapReport(pilot.slug, results)))
     return out
 

@@ -11,7 +11,6 @@ from sqlmodel import select
 from adapters.server import build_web_app
 from adapters.teams.app import TEAMS_NOTIFIER
 from adapters.teams.notifier import TeamsNotifier
-from bot.checkins import CheckinServices
 from bot.clock import FixedClock
 from bot.core import Core, build_core
 from bot.ports import Actor, Destination, MessageRef, Unreachable
@@ -206,8 +205,8 @@ async def test_install_stores_reference_and_proactive_checkin_goes_out(
     connector.calls.clear()
 
     notifier = notifier_of(client)
-    checkins = CheckinServices(teams_core.services)
-    prompt = checkin_prompt(teams_core.services.pilot_report("support-drafts"), checkins.form("support-drafts"))
+    services = teams_core.services
+    prompt = checkin_prompt(services.pilot_report("support-drafts"), services.checkin_form("support-drafts"))
     sent = await notifier.send(Destination.user("teams", "aad-dana", "Dana Ops"), prompt)
     [call] = connector.sent()
     assert call.path == f"/v3/conversations/{p.PERSONAL_DANA}/activities"  # a new message, not a reply
