@@ -223,8 +223,8 @@ def _value_problem(value: Any, surrogates: bool) -> str | None:
     """Why a parsed value cannot be compared honestly, or None. Iterative: depth is what it checks."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
-        v, depth = stack.pop()
-        if depth > MAX_DEPTH:
+        v, depth = stack.pop()  # the row is depth 0, `expected` 1, a field's value 2
+        if depth - 1 > MAX_DEPTH and isinstance(v, list | dict):
             return f"a value is nested deeper than {MAX_DEPTH} levels; flatten it"
         if isinstance(v, str):
             if surrogates and _has_surrogate(v):
