@@ -253,7 +253,7 @@ def _load_row(raw: str) -> Any:
         return (f"a value is nested deeper than {MAX_DEPTH} levels; flatten it",)
     except json.JSONDecodeError:
         return ("not valid JSON",)
-    surrogates = _SURROGATE_ESCAPE.search(raw) is not None
+    surrogates = "\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None
     braces = raw.count("{")
     # The walk costs; a row with no object inside a field value and few brackets cannot fail it.
     if surrogates or braces > 3 or braces + raw.count("[") > MAX_DEPTH:
