@@ -154,7 +154,11 @@ def _as_number(v: Any) -> float | None:
     if isinstance(v, bool):
         return None
     if isinstance(v, int | float):
-        return float(v) if math.isfinite(v) else None
+        try:
+            n = float(v)
+        except OverflowError:  # an int beyond float range: compared by its digits instead
+            return None
+        return n if math.isfinite(n) else None
     if isinstance(v, str):
         t = v.strip()
         if not t or t.lower() in ("nan", "inf", "-inf", "infinity", "-infinity", "+inf"):
@@ -253,6 +257,8 @@ def _load_row(raw: str) -> Any:
         return (f"a value is nested deeper than {MAX_DEPTH} levels; flatten it",)
     except json.JSONDecodeError:
         return ("not valid JSON",)
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        return ("a number has too many digits; write it as a string",)
     surrogates = "\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None
     braces = raw.count("{")
     # The walk costs; a row with no object inside a field value and few brackets cannot fail it.

@@ -36,6 +36,7 @@ SURROGATE_KEY = "a key holds a lone surrogate escape"
         (row('{"x": "caf\\udfff"}'), SURROGATE_VALUE),
         (row('{"x\\ud800": 1}'), SURROGATE_KEY),
         (row('{"x": {"k\\uDBFF": 1}}'), SURROGATE_KEY),
+        (row('{"x": ' + "9" * 5000 + "}"), "a number has too many digits; write it as a string"),
     ],
 )
 def test_refused_rows(line: str, fragment: str) -> None:
@@ -52,6 +53,7 @@ def test_refused_rows(line: str, fragment: str) -> None:
         row('{"Party": "a", "party": "b"}', '{"Party": "a", "party": "b"}'),  # field names are exact
         row('{"x": "\\ud83d\\ude00"}', '{"x": "😀"}'),  # a surrogate pair is one character
         row('{"x": {"a": 1, "b": 2}}', '{"x": {"B": 2, "A": 1}}'),
+        row('{"x": 1' + "0" * 400 + "}", '{"x": 1' + "0" * 400 + "}"),  # an int beyond float range
     ],
 )
 def test_accepted_rows(line: str) -> None:

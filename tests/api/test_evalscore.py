@@ -208,6 +208,7 @@ HOSTILE_ROWS = {
     "keys equal after case-folding": '{"id": "a", "expected": {"x": {"Party": 1, "party": "one"}}, "actual": {"x": 1}}',
     "lone surrogate in the id": '{"id": "a\\ud800", "expected": {"x": 1}, "actual": {"x": 1}}',
     "lone surrogate in a value": '{"id": "a", "expected": {"x": "\\udc00"}, "actual": {"x": 1}}',
+    "an integer of 5000 digits": '{"id": "a", "expected": {"x": ' + "9" * 5000 + "}}",
 }
 
 
