@@ -276,11 +276,9 @@ def _attach_cases(core: Core, slug: str, by: str, scored: EvalScore) -> tuple[Fl
     with session_scope(core.engine) as s:
         pilot = repo.pilot_by_slug(s, slug)
         assert pilot is not None and pilot.id is not None  # record_eval just found it
-        run = next(
-            r
-            for r in repo.latest_evals(s, pilot.id, 20)
-            if r.recorded_by == by and r.score == scored.score and s.get(EvalCaseResult, r.id) is None
-        )
+        latest = repo.latest_evals(s, pilot.id, 20)
+        mine = [r for r in latest if r.recorded_by == by and r.score == scored.score]
+        run = next((r for r in mine if s.get(EvalCaseResult, r.id) is None), latest[0])
         assert run.id is not None
         flipped = record.attach_results(s, pilot.id, run.id, scored.results)
         verdict = record.gate_for(s, pilot.id, slug, run.score, run.cases)
