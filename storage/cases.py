@@ -70,11 +70,13 @@ def unpack(blob: bytes) -> list[CaseResult]:
         raise PackError(f"unreadable per-case results ({e})") from None
     if doc.get("v") != FORMAT_VERSION:
         raise PackError(f"per-case results in format {doc.get('v')!r}; this version reads {FORMAT_VERSION}")
-    fields: list[str] = doc["fields"]
-    failed = {entry[0]: tuple(fields[j] for j in entry[1:]) for entry in doc["fail"]}
-    return [
-        CaseResult(cid, False, failed[i]) if i in failed else CaseResult(cid, True) for i, cid in enumerate(doc["ids"])
-    ]
+    try:
+        fields: list[str] = doc["fields"]
+        failed = {entry[0]: tuple(fields[j] for j in entry[1:]) for entry in doc["fail"]}
+        ids: list[str] = doc["ids"]
+    except (KeyError, IndexError, TypeError) as e:
+        raise PackError(f"damaged per-case results ({type(e).__name__})") from None
+    return [CaseResult(cid, False, failed[i]) if i in failed else CaseResult(cid, True) for i, cid in enumerate(ids)]
 
 
 def save(session: Session, run_id: int, results: Sequence[CaseResult]) -> EvalCaseResult:

@@ -203,3 +203,5 @@ def test_unpack_refuses_what_it_cannot_read() -> None:
 
     with pytest.raises(PackError, match="format 2"):
         unpack(zlib.compress(json.dumps({"v": 2}).encode()))
+    with pytest.raises(PackError, match="damaged"):
+        unpack(zlib.compress(json.dumps({"v": 1, "ids": ["a"], "fields": [], "fail": [[0, 3]]}).encode()))
