@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -203,22 +203,29 @@ def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")])
 @eval_app.command("import")
 def eval_import(
     slug: Annotated[str, typer.Argument(help="The pilot.")],
-    file: Annotated[str, typer.Argument(help="Labelled results: .jsonl or .csv (see README).")],
+    file: Annotated[str, typer.Argument(help="Labelled results: .jsonl, .csv or JUnit .xml (see README).")],
     as_user: Annotated[str | None, typer.Option("--as", help="Act as this user (default: the OS user).")] = None,
     version: Annotated[str | None, typer.Option("--version", help="Model or prompt version of this run.")] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="jsonl or csv (default: from the file name).")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="jsonl, csv or junit (default: from the file name).")
+    ] = None,
+    gate: Annotated[
+        bool, typer.Option("--gate", help="CI: exit 1 with the reasons when the run does not clear the bar.")
+    ] = False,
 ) -> None:
-    """Score labelled cases and record the eval run with per-field accuracy."""
+    """Score labelled cases, record the eval run with every case's result, and name the cases that
+    flipped against the previous labelled run. With --gate the run is recorded either way."""
     from pathlib import Path
 
     from adapters.console import console_actor
     from bot.errors import UserError
-    from bot.evalscore import format_of, score_text
+    from bot.evals.compare import flips_text
+    from bot.evalscore import FORMATS, format_of, score_text
     from storage.models import Source
 
     kind = (fmt or format_of(filename=file) or "").lower()
-    if kind not in ("jsonl", "csv"):
-        typer.echo("Give a .jsonl or .csv file, or say which with `--format jsonl|csv`.", err=True)
+    if kind not in FORMATS:
+        typer.echo("Give a .jsonl, .csv or JUnit .xml file, or say which with `--format jsonl|csv|junit`.", err=True)
         raise typer.Exit(2)
     try:
         text = Path(file).read_text(encoding="utf-8-sig")
@@ -226,25 +233,57 @@ def eval_import(
         typer.echo(f"Cannot read `{file}`: {(e.strerror or str(e)).lower()}.", err=True)
         raise typer.Exit(2) from None
     except UnicodeDecodeError:
-        typer.echo(f"Cannot read `{file}`: it is not UTF-8 text; save it as UTF-8 JSONL or CSV.", err=True)
+        typer.echo(f"Cannot read `{file}`: it is not UTF-8 text; save it as UTF-8 JSONL, CSV or XML.", err=True)
         raise typer.Exit(2) from None
     core = _core()
+    actor = console_actor(as_user)
     try:
         scored = score_text(text, kind)
         out = core.services.record_eval(
-            console_actor(as_user),
-            slug.lower(),
-            scored.score,
-            scored.cases,
-            version,
-            Source.command,
-            scored.field_accuracy,
+            actor, slug.lower(), scored.score, scored.cases, version, Source.command, scored.field_accuracy
         )
     except UserError as e:
         typer.echo(e.sentence, err=True)
         raise typer.Exit(1) from None
-    for line in [out.text, *scored.summary_lines(), *out.lines]:
+    flipped, verdict = _attach_cases(core, slug.lower(), actor.ref, scored)
+    for line in [out.text, *scored.summary_lines(), *out.lines, flips_text(flipped)]:
         typer.echo(line)
+    if gate:
+        typer.echo(verdict.text(), err=not verdict.passed)
+        if not verdict.passed:
+            raise typer.Exit(1)
+
+
+if TYPE_CHECKING:
+    from bot.core import Core
+    from bot.evals.compare import Flips
+    from bot.evals.gate import Gate
+    from bot.evalscore import EvalScore
+
+
+def _attach_cases(core: Core, slug: str, by: str, scored: EvalScore) -> tuple[Flips, Gate]:
+    """Store the per-case results with the run just recorded; return its flips and gate verdict.
+
+    A second unit of work right after `record_eval` until the service stores the results in its
+    own transaction (bot/evals/record.py `attach_results` takes that session): the run is found
+    as the pilot's newest run by this actor with this score and no results yet.
+    """
+    from bot.evals import record
+    from storage import repo
+    from storage.db import session_scope
+    from storage.models import EvalCaseResult
+
+    with session_scope(core.engine) as s:
+        pilot = repo.pilot_by_slug(s, slug)
+        assert pilot is not None and pilot.id is not None  # record_eval just found it
+        latest = repo.latest_evals(s, pilot.id, 20)
+        mine = [r for r in latest if r.recorded_by == by and r.score == scored.score]
+        run = next((r for r in mine if s.get(EvalCaseResult, r.id) is None), latest[0])
+        assert run.id is not None
+        flipped = record.attach_results(s, pilot.id, run.id, scored.results)
+        verdict = record.gate_for(s, pilot.id, slug, run.score, run.cases)
+        s.commit()
+    return flipped, verdict
 
 
 def main() -> None:

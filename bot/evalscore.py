@@ -1,7 +1,9 @@
-"""Score a labelled eval set: JSONL or CSV rows -> score, per-field accuracy, failing must-not-miss cases.
+"""Score a labelled eval set: JSONL, CSV or JUnit XML -> score, per-field accuracy, failing cases,
+and every case's result (id, pass/fail, failing fields) for the per-case history (bot/evals/).
 
-Pure: no I/O, no clock. Any malformed row makes the whole file refused (errors by line number),
-so nothing is recorded from a half-read file.
+Pure: no I/O, no clock. Any malformed row makes the whole file refused (errors by line number; the
+refusal keeps the first MAX_ERRORS_KEPT and counts the rest), so nothing is recorded from a
+half-read file.
 
 JSONL, one case a line:
     {"id": "c1", "expected": {"party": "Acme", "amount": 1200},
@@ -14,6 +16,15 @@ true/false (also yes/no, 1/0; empty or a missing column means true).
 A field matches when expected and actual are equal after normalising: strings trimmed and
 case-folded, numbers (also numeric strings) compared as numbers, null and a missing value equal to "".
 A case passes when every must-not-miss field matches; the score is the share of passing cases.
+Its failing fields are the must-not-miss fields that missed (the reason it failed).
+
+JUnit XML as pytest `--junitxml` writes it: see bot/evals/junit.py (one `testcase` a case, a
+`failure`/`error` a failed case, `skipped` left out of the run).
+
+Values are refused, with the line, when they cannot be compared honestly: nested deeper than
+MAX_DEPTH levels, object keys that are equal once trimmed and case-folded (normalisation would merge
+them), or a lone UTF-16 surrogate (`\\ud800`) in an id, a field name or a value (not text; it
+cannot be stored or sent).
 """
 
 from __future__ import annotations
@@ -22,17 +33,34 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import UserError
+from storage.cases import CaseResult
 
-MAX_ERRORS_SHOWN = 5
+MAX_ERRORS_SHOWN = 5  # in the sentence
+MAX_ERRORS_KEPT = 50  # in `EvalFileError.errors` (the REST body lists these)
+MAX_DEPTH = 32
 MAX_ID = 200
 MAX_FAILING = 10
 TRUE_WORDS = frozenset({"true", "yes", "y", "1", ""})
 FALSE_WORDS = frozenset({"false", "no", "n", "0"})
 CSV_COLUMNS = ("id", "field", "expected", "actual", "must_not_miss")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A result decided by the test runner (JUnit): no expected/actual values to compare."""
+
+    outcome: str  # "passed", "failure", "error" or "skipped"
+    fields: tuple[str, ...] = ()  # from a `failing_fields` property, when the test recorded one
+    message: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
 
 
 @dataclass(frozen=True)
@@ -42,6 +70,7 @@ class Case:
     expected: dict[str, Any]
     actual: dict[str, Any]
     must_not_miss: tuple[str, ...]
+    verdict: Verdict | None = None  # JUnit cases; None means judged by comparing fields
 
 
 @dataclass(frozen=True)
@@ -56,6 +85,7 @@ class FailingCase:
     id: str
     line: int
     misses: tuple[Miss, ...]
+    message: str | None = None  # JUnit: the failure's kind and message
 
 
 @dataclass(frozen=True)
@@ -66,14 +96,22 @@ class EvalScore:
     field_accuracy: dict[str, float]  # field -> percent of cases where it matched
     failing: tuple[FailingCase, ...]  # failing must-not-miss cases, the first MAX_FAILING
     failing_total: int
+    skipped: int = 0  # JUnit `skipped` cases, left out of `cases` and the score
+    results: tuple[CaseResult, ...] = field(default=(), repr=False)  # every case, in file order
 
     def summary_lines(self) -> list[str]:
-        lines = [f"{self.passed} of {self.cases} cases pass every must-not-miss field."]
+        what = "pass every must-not-miss field" if self.field_accuracy else "pass"  # JUnit cases have no fields
+        lines = [f"{self.passed} of {self.cases} cases {what}."]
+        if self.skipped:
+            lines.append(f"{self.skipped} skipped {'case was' if self.skipped == 1 else 'cases were'} left out.")
         if self.field_accuracy:
             lines.append(
                 "Per field: " + ", ".join(f"{k} {_pct(v)}" for k, v in sorted(self.field_accuracy.items())) + "."
             )
         for f in self.failing:
+            if f.message is not None:
+                lines.append(f"✗ {f.id} (line {f.line}): {f.message}")
+                continue
             misses = "; ".join(f"{m.field}: expected {_show(m.expected)}, got {_show(m.actual)}" for m in f.misses)
             lines.append(f"✗ {f.id} (line {f.line}): {misses}")
         if self.failing_total > len(self.failing):
@@ -82,14 +120,20 @@ class EvalScore:
 
 
 class EvalFileError(UserError):
-    """Malformed rows, by line number; nothing was recorded."""
+    """Malformed rows, by line number; nothing was recorded.
+
+    `errors` keeps the first MAX_ERRORS_KEPT (a 600 KB file of bad rows must not answer with
+    300,000 of them), `total` counts them all and `more` the ones left out.
+    """
 
     def __init__(self, errors: list[tuple[int, str]]) -> None:
-        self.errors = errors
+        self.total = len(errors)
+        self.errors = errors[:MAX_ERRORS_KEPT]
+        self.more = self.total - len(self.errors)
         shown = "; ".join(f"line {n}: {msg}" for n, msg in errors[:MAX_ERRORS_SHOWN])
-        more = f" (and {len(errors) - MAX_ERRORS_SHOWN} more)" if len(errors) > MAX_ERRORS_SHOWN else ""
-        noun = "row" if len(errors) == 1 else "rows"
-        super().__init__(f"The eval file has {len(errors)} malformed {noun}, nothing was recorded — {shown}{more}.")
+        more = f" (and {self.total - MAX_ERRORS_SHOWN} more)" if self.total > MAX_ERRORS_SHOWN else ""
+        noun = "row" if self.total == 1 else "rows"
+        super().__init__(f"The eval file has {self.total} malformed {noun}, nothing was recorded — {shown}{more}.")
 
 
 def _pct(v: float) -> str:
@@ -110,7 +154,11 @@ def _as_number(v: Any) -> float | None:
     if isinstance(v, bool):
         return None
     if isinstance(v, int | float):
-        return float(v) if math.isfinite(v) else None
+        try:
+            n = float(v)
+        except OverflowError:  # an int beyond float range: compared by its digits instead
+            return None
+        return n if math.isfinite(n) else None
     if isinstance(v, str):
         t = v.strip()
         if not t or t.lower() in ("nan", "inf", "-inf", "infinity", "-infinity", "+inf"):
@@ -162,6 +210,65 @@ def _check_id(raw: Any, line: int, errors: list[tuple[int, str]]) -> str | None:
     return text
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # only JSON escapes can make one: the text is UTF-8
+
+
+def _has_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _value_problem(value: Any, surrogates: bool) -> str | None:
+    """Why a parsed value cannot be compared honestly, or None. Iterative: depth is what it checks."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()  # the row is depth 0, `expected` 1, a field's value 2
+        if depth - 1 > MAX_DEPTH and isinstance(v, list | dict):
+            return f"a value is nested deeper than {MAX_DEPTH} levels; flatten it"
+        if isinstance(v, str):
+            if surrogates and _has_surrogate(v):
+                return "a string holds a lone surrogate escape (like `\\ud800`), which is not text; remove it"
+        elif isinstance(v, list):
+            stack.extend((x, depth + 1) for x in v)
+        elif isinstance(v, dict):
+            folded: dict[str, str] = {}
+            for k, x in v.items():
+                if surrogates and _has_surrogate(k):
+                    return "a key holds a lone surrogate escape (like `\\ud800`), which is not text; remove it"
+                fk = k.strip().casefold()
+                if depth > 1 and fk in folded:  # depth 0 is the row, 1 expected/actual: field names are exact
+                    first, second = folded[fk][:40], k[:40]
+                    return f"keys `{first}` and `{second}` are the same once case and spaces are ignored; keep one"
+                folded[fk] = k
+                stack.append((x, depth + 1))
+    return None
+
+
+def _load_row(raw: str) -> Any:
+    """The parsed row, or a refusal sentence (str wrapped in a tuple) for the line."""
+    try:
+        row = json.loads(raw)
+    except RecursionError:
+        return (f"a value is nested deeper than {MAX_DEPTH} levels; flatten it",)
+    except json.JSONDecodeError:
+        return ("not valid JSON",)
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        return ("a number has too many digits; write it as a string",)
+    surrogates = "\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None
+    braces = raw.count("{")
+    # The walk costs; a row with no object inside a field value and few brackets cannot fail it.
+    if surrogates or braces > 3 or braces + raw.count("[") > MAX_DEPTH:
+        problem = _value_problem(row, surrogates)
+        if problem:
+            return (problem,)
+    return row
+
+
 def parse_jsonl(text: str) -> list[Case]:
     cases: list[Case] = []
     errors: list[tuple[int, str]] = []
@@ -169,10 +276,9 @@ def parse_jsonl(text: str) -> list[Case]:
     for n, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
-        try:
-            row = json.loads(raw)
-        except (json.JSONDecodeError, RecursionError):
-            errors.append((n, "not valid JSON"))
+        row = _load_row(raw)
+        if isinstance(row, tuple):
+            errors.append((n, row[0]))
             continue
         if not isinstance(row, dict):
             errors.append((n, "a row must be a JSON object"))
@@ -265,21 +371,30 @@ def _finish(cases: list[Case], errors: list[tuple[int, str]]) -> list[Case]:
     return cases
 
 
+FORMATS = ("jsonl", "csv", "junit")
+
+
 def parse_labelled(text: str, fmt: str) -> list[Case]:
-    """fmt is `jsonl` or `csv`."""
+    """fmt is one of FORMATS: `jsonl`, `csv` or `junit` (JUnit XML)."""
     if fmt == "csv":
         return parse_csv(text)
     if fmt == "jsonl":
         return parse_jsonl(text)
+    if fmt == "junit":
+        from bot.evals.junit import parse_junit  # it builds on this module's Case and EvalFileError
+
+        return parse_junit(text)
     raise ValueError(f"unknown format {fmt!r}")
 
 
 def format_of(filename: str | None = None, content_type: str | None = None) -> str | None:
-    """`jsonl` or `csv` from a Content-Type or a file name; None when neither says."""
+    """`jsonl`, `csv` or `junit` from a Content-Type or a file name; None when neither says."""
     if content_type:
         ct = content_type.split(";", 1)[0].strip().lower()
         if ct in ("text/csv", "application/csv"):
             return "csv"
+        if ct in ("application/xml", "text/xml", "application/junit+xml"):
+            return "junit"
         if ct in ("application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/json-lines"):
             return "jsonl"
         return None
@@ -289,6 +404,8 @@ def format_of(filename: str | None = None, content_type: str | None = None) -> s
             return "csv"
         if lower.endswith((".jsonl", ".ndjson")):
             return "jsonl"
+        if lower.endswith(".xml"):
+            return "junit"
     return None
 
 
@@ -296,27 +413,47 @@ def format_of(filename: str | None = None, content_type: str | None = None) -> s
 
 
 def score_cases(cases: list[Case]) -> EvalScore:
+    """Score and per-case results. JUnit `skipped` cases are left out of both (counted in `skipped`)."""
     passed = 0
     hits: dict[str, int] = {}
     seen: dict[str, int] = {}
     failing: list[FailingCase] = []
-    failing_total = 0
+    failing_total = skipped = 0
+    results: list[CaseResult] = []
     for case in cases:
-        ok = {f: matches(e, case.actual.get(f)) for f, e in case.expected.items()}
-        for f, hit in ok.items():
-            seen[f] = seen.get(f, 0) + 1
-            hits[f] = hits.get(f, 0) + (1 if hit else 0)
-        missed = [f for f in case.must_not_miss if not ok[f]]
-        if missed:
-            failing_total += 1
-            if len(failing) < MAX_FAILING:
-                misses = tuple(Miss(f, case.expected[f], case.actual.get(f)) for f in missed)
-                failing.append(FailingCase(case.id, case.line, misses))
+        if case.verdict is not None:
+            if case.verdict.outcome == "skipped":
+                skipped += 1
+                continue
+            missed = list(case.verdict.fields)
+            ok_case = case.verdict.passed
         else:
+            ok = {f: matches(e, case.actual.get(f)) for f, e in case.expected.items()}
+            for f, hit in ok.items():
+                seen[f] = seen.get(f, 0) + 1
+                hits[f] = hits.get(f, 0) + (1 if hit else 0)
+            missed = [f for f in case.must_not_miss if not ok[f]]
+            ok_case = not missed
+        results.append(CaseResult(case.id, ok_case, () if ok_case else tuple(missed)))
+        if ok_case:
             passed += 1
-    total = len(cases)
+            continue
+        failing_total += 1
+        if len(failing) < MAX_FAILING:
+            failing.append(_failing(case, missed))
+    total = len(results)
+    if not total:
+        raise EvalFileError([(1, f"no cases to score: all {skipped} were skipped")])
     accuracy = {f: round(hits[f] / seen[f] * 100, 2) for f in seen}
-    return EvalScore(round(passed / total * 100, 2), total, passed, accuracy, tuple(failing), failing_total)
+    score = round(passed / total * 100, 2)
+    return EvalScore(score, total, passed, accuracy, tuple(failing), failing_total, skipped, tuple(results))
+
+
+def _failing(case: Case, missed: list[str]) -> FailingCase:
+    if case.verdict is not None:
+        text = case.verdict.outcome + (f": {case.verdict.message}" if case.verdict.message else "")
+        return FailingCase(case.id, case.line, (), text)
+    return FailingCase(case.id, case.line, tuple(Miss(f, case.expected[f], case.actual.get(f)) for f in missed))
 
 
 def score_text(text: str, fmt: str) -> EvalScore:

@@ -147,6 +147,16 @@ class EvalRun(SQLModel, table=True):
     recorded_by: str = Field(max_length=200)
 
 
+class EvalCaseResult(SQLModel, table=True):
+    """Every case's result of one labelled eval run, packed (format: storage/cases.py)."""
+
+    __tablename__ = "eval_case_result"
+
+    run_id: int = Field(foreign_key="eval_run.id", primary_key=True, ondelete="CASCADE")
+    n: int  # number of cases
+    packed: bytes = Field(sa_column=Column(sa.LargeBinary(), nullable=False))
+
+
 class PathItem(SQLModel, table=True):
     __tablename__ = "path_item"
     __table_args__ = (sa.UniqueConstraint("pilot_id", "item", name="uq_path_item_pilot_item"),)

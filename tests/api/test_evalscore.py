@@ -199,3 +199,71 @@ async def test_2000_cases_through_the_api_in_both_formats(api: Any) -> None:
         assert len(doc["failing"]) == 10 and doc["failing_total"] == 442
     with session_scope(api.core.engine) as s:
         assert [r.score for r in s.exec(select(EvalRun)).all()] == [EXPECTED_SCORE, EXPECTED_SCORE]
+
+
+# ---- issue 12: hostile labelled bodies at the REST route answer one clear 422, never a 500 ----
+
+HOSTILE_ROWS = {
+    "nested 600 deep": '{"id": "a", "expected": {"x": ' + "[" * 600 + "1" + "]" * 600 + "}}",
+    "keys equal after case-folding": '{"id": "a", "expected": {"x": {"Party": 1, "party": "one"}}, "actual": {"x": 1}}',
+    "lone surrogate in the id": '{"id": "a\\ud800", "expected": {"x": 1}, "actual": {"x": 1}}',
+    "lone surrogate in a value": '{"id": "a", "expected": {"x": "\\udc00"}, "actual": {"x": 1}}',
+    "an integer of 5000 digits": '{"id": "a", "expected": {"x": ' + "9" * 5000 + "}}",
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_ROWS))
+async def test_hostile_jsonl_bodies_are_one_refusal(api: Any, name: str) -> None:
+    body = as_jsonl(generated_cases(3)) + HOSTILE_ROWS[name] + "\n"
+    r = await api.client.post(
+        "/api/v1/pilots/legal-intake/evals/cases",
+        data=body.encode("utf-8"),
+        headers={**api.auth(api.legal), "Content-Type": "application/x-ndjson"},
+    )
+    doc = await r.json()
+    assert r.status == 422, doc
+    assert doc["error"].startswith("The eval file has 1 malformed row, nothing was recorded — line 4: ")
+    assert [e["line"] for e in doc["errors"]] == [4]
+    assert runs(api.core) == []
+
+
+async def test_a_refused_body_lists_at_most_50_errors(api: Any) -> None:
+    body = "".join(f'{{"id": "c{i}"}}\n' for i in range(20_000))  # ~350 KB of rows without `expected`
+    r = await api.client.post(
+        "/api/v1/pilots/legal-intake/evals/cases",
+        data=body,
+        headers={**api.auth(api.legal), "Content-Type": "application/x-ndjson"},
+    )
+    doc = await r.json()
+    assert r.status == 422
+    assert len(doc["errors"]) == 50 and "20000 malformed rows" in doc["error"] and "(and 19995 more)" in doc["error"]
+    assert len(await r.read()) < 10_000
+    assert runs(api.core) == []
+
+
+async def test_junit_xml_through_the_api(api: Any) -> None:
+    cases = "".join(
+        f'<testcase classname="legal" name="c{i}">'
+        + ("<failure message='party'/>" if i % 10 == 0 else "")
+        + "</testcase>"
+        for i in range(150)
+    )
+    body = (
+        f'<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">{cases}</testsuite></testsuites>'
+    )
+    r = await api.client.post(
+        "/api/v1/pilots/legal-intake/evals/cases",
+        data=body,
+        headers={**api.auth(api.legal), "Content-Type": "application/xml"},
+    )
+    doc = await r.json()
+    assert r.status == 201, doc
+    assert (doc["score"], doc["cases"], doc["passed"], doc["failing_total"]) == (90.0, 150, 135, 15)
+    assert doc["failing"][0]["id"] == "legal::c0"
+    r = await api.client.post(
+        "/api/v1/pilots/legal-intake/evals/cases",
+        data='<!DOCTYPE x [<!ENTITY a "b">]><testsuites/>',
+        headers={**api.auth(api.legal), "Content-Type": "application/xml"},
+    )
+    assert r.status == 422 and "DOCTYPE" in (await r.json())["error"]
+    assert [run.score for run in runs(api.core)] == [90.0]
