@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from bot.errors import NotFound, UserError
 from bot.ports import Actor
 from bot.services import Services
+from bot.tokens import TOUCH_EVERY, TokenInfo, TokenService, hash_token
 from storage import flags as store
 from storage import repo
 from storage.db import session_scope
@@ -80,7 +81,7 @@ def flag_verdict(row: FlagRow) -> Verdict:
 
 
 def etag_of(scope: str | None, state: Iterable[object]) -> str:
-    """A strong ETag for the bulk answer from `storage.flags.flag_set_state` (and the token's scope)."""
+    """A strong ETag for the bulk answer from `storage.flags.bulk_state` or a scoped token's one row."""
     digest = hashlib.sha256(repr((scope, tuple(state))).encode("utf-8")).hexdigest()[:20]
     return f'"{digest}"'
 
@@ -174,11 +175,12 @@ class FlagChange:
 
 
 class Flags:
-    def __init__(self, services: Services, reads: ReadLog | None = None) -> None:
+    def __init__(self, services: Services, reads: ReadLog | None = None, tokens: TokenService | None = None) -> None:
         self.services = services
         self.engine = services.engine
         self.clock = services.clock
         self.reads = reads or ReadLog()
+        self.tokens = tokens or TokenService(self.engine, self.clock)
 
     # ---- production reads (OFREP) ----
 
@@ -191,14 +193,36 @@ class Flags:
         self.reads.record(token_name, row.id, self.clock.now())
         return flag_verdict(row)
 
+    def authorize(self, secret: str) -> TokenInfo | None:
+        """bot.tokens.TokenService.verify in one statement: the same rules (unknown, revoked or a scoped
+        token whose pilot is gone -> None; checked against the database on every request, no cache).
+        When the token's `last_used_at` is due for its once-a-minute touch, verify itself runs."""
+        if not secret or len(secret) > 200:
+            return None
+        digest = hash_token(secret)
+        with self.engine.connect() as conn:
+            row = store.token_row(conn, digest)
+        if row is None or row.revoked_at is not None or (row.pilot_id is not None and row.pilot_slug is None):
+            return None
+        if row.last_used_at is None or self.clock.now() - row.last_used_at >= TOUCH_EVERY:
+            return self.tokens.verify(secret)
+        return TokenInfo(row.name, row.pilot_slug, row.created_at, row.revoked_at, row.last_used_at)
+
     def bulk_etag(self, scope: str | None) -> str:
         with self.engine.connect() as conn:
-            return etag_of(scope, store.flag_set_state(conn, scope))
+            return self._etag(conn, scope)
+
+    def _etag(self, conn: Connection, scope: str | None) -> str:
+        if scope is None:
+            return etag_of(None, store.bulk_state(conn))
+        row = store.flag_row(conn, scope)  # a scoped token's ETag moves only with its own pilot
+        return etag_of(scope, (row.id, row.flag_version, row.flag_on, row.stage) if row else ())
 
     def evaluate_all(self, token_name: str, scope: str | None) -> tuple[str, list[Verdict]]:
-        """(ETag, every flag the token may read), read in one transaction so the two agree."""
-        with self.engine.connect() as conn, conn.begin():
-            etag = etag_of(scope, store.flag_set_state(conn, scope))
+        """(ETag, every flag the token may read). The ETag is read before the rows: a change in between
+        leaves the ETag older than the body (the next poll fetches again), never a stale body current."""
+        with self.engine.connect() as conn:
+            etag = self._etag(conn, scope)
             rows = store.flag_rows(conn, scope)
         self.record_bulk(token_name, scope, rows)
         return etag, [flag_verdict(r) for r in rows]
@@ -270,7 +294,7 @@ class Flags:
             before = {"flag_on": False, "reason": pilot.flag_reason}
             pilot.flag_on = True
             pilot.flag_reason = None
-            _stamp(pilot, actor.ref, now)
+            _stamp(s, pilot, actor.ref, now)
             s.add(pilot)
             _audit(s, actor.ref, pilot, "restore", before, {"flag_on": True}, now)
             s.commit()
@@ -315,15 +339,15 @@ def turn_off(s: Session, pilot: Pilot, actor_ref: str, reason: str, now: datetim
     before = {"flag_on": pilot.flag_on, "reason": pilot.flag_reason}
     pilot.flag_on = False
     pilot.flag_reason = reason[:MAX_REASON]
-    _stamp(pilot, actor_ref, now)
+    _stamp(s, pilot, actor_ref, now)
     s.add(pilot)
     _audit(s, actor_ref, pilot, "kill", before, {"flag_on": False, "reason": pilot.flag_reason}, now)
 
 
-def _stamp(pilot: Pilot, actor_ref: str, now: datetime) -> None:
+def _stamp(s: Session, pilot: Pilot, actor_ref: str, now: datetime) -> None:
     pilot.flag_changed_at = now
     pilot.flag_changed_by = actor_ref
-    pilot.flag_version = (pilot.flag_version or 0) + 1
+    pilot.flag_version = store.bump_generation(s.connection())  # moves the bulk ETag
     pilot.updated_at = now
 
 

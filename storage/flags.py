@@ -15,10 +15,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col
 
-from storage.models import FlagRead, Pilot
+from storage.models import ApiToken, FlagGeneration, FlagRead, Pilot
 
 _PILOT: sa.Table = Pilot.__table__  # type: ignore[attr-defined]
 _READ: sa.Table = FlagRead.__table__  # type: ignore[attr-defined]
+_GEN: sa.Table = FlagGeneration.__table__  # type: ignore[attr-defined]
+_TOKEN: sa.Table = ApiToken.__table__  # type: ignore[attr-defined]
 _FLAG_COLUMNS = (
     _PILOT.c.id,
     _PILOT.c.slug,
@@ -27,6 +29,7 @@ _FLAG_COLUMNS = (
     _PILOT.c.flag_reason,
     _PILOT.c.flag_changed_by,
     _PILOT.c.flag_changed_at,
+    _PILOT.c.flag_version,
 )
 
 
@@ -39,10 +42,13 @@ class FlagRow:
     flag_reason: str | None
     flag_changed_by: str | None
     flag_changed_at: datetime | None
+    flag_version: int = 0
 
 
 def _row(r: Any) -> FlagRow:
-    return FlagRow(r.id, r.slug, r.stage, bool(r.flag_on), r.flag_reason, r.flag_changed_by, r.flag_changed_at)
+    return FlagRow(
+        r.id, r.slug, r.stage, bool(r.flag_on), r.flag_reason, r.flag_changed_by, r.flag_changed_at, r.flag_version
+    )
 
 
 def flag_row(conn: sa.Connection, slug: str) -> FlagRow | None:
@@ -58,24 +64,56 @@ def flag_rows(conn: sa.Connection, slug: str | None = None) -> list[FlagRow]:
     return [_row(r) for r in conn.execute(q)]
 
 
-def flag_set_state(conn: sa.Connection, slug: str | None = None) -> tuple[object, ...]:
-    """A fingerprint that changes whenever the bulk answer could: one aggregate query, no row reads.
+def bulk_state(conn: sa.Connection) -> tuple[int, int | None]:
+    """(flip generation, newest pilot id): what the unscoped bulk ETag is made of, two index lookups.
 
-    Flips bump `flag_version` (the sum grows); a new pilot changes the count and the newest id and
-    creation time; a deleted one changes the count; a retirement changes the retired count.
+    Every flip bumps the generation (`bump_generation`, retirement included: it turns the flag off
+    through bot.flags.turn_off); a new pilot raises the newest id; pilots are never deleted.
     """
-    retired = sa.func.sum(sa.case((_PILOT.c.stage == "retired", 1), else_=0))
-    q = sa.select(
-        sa.func.count(),
-        sa.func.max(_PILOT.c.id),
-        sa.func.coalesce(sa.func.sum(_PILOT.c.flag_version), 0),
-        sa.func.max(_PILOT.c.created_at),
-        sa.func.coalesce(retired, 0),
+    gen = sa.select(_GEN.c.generation).where(_GEN.c.id == 1).scalar_subquery()
+    newest = sa.select(sa.func.max(_PILOT.c.id)).scalar_subquery()
+    row = conn.execute(sa.select(gen, newest)).one()
+    return int(row[0] or 0), row[1]
+
+
+def bump_generation(conn: sa.Connection) -> int:
+    """The next flip generation, inside the caller's transaction (row-locked: concurrent flips on two
+    replicas get distinct numbers)."""
+    new = conn.execute(
+        _GEN.update().where(_GEN.c.id == 1).values(generation=_GEN.c.generation + 1).returning(_GEN.c.generation)
+    ).scalar()
+    if new is None:  # a database made without the migration's seed row
+        conn.execute(_GEN.insert().values(id=1, generation=1))
+        return 1
+    return int(new)
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    name: str
+    pilot_id: int | None
+    pilot_slug: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+def token_row(conn: sa.Connection, token_hash: str) -> TokenRow | None:
+    """The API token with this hash and its pilot's slug, one statement (the OFREP hot path)."""
+    q = (
+        sa.select(
+            _TOKEN.c.name,
+            _TOKEN.c.pilot_id,
+            _PILOT.c.slug,
+            _TOKEN.c.created_at,
+            _TOKEN.c.revoked_at,
+            _TOKEN.c.last_used_at,
+        )
+        .select_from(_TOKEN.outerjoin(_PILOT, _PILOT.c.id == _TOKEN.c.pilot_id))
+        .where(_TOKEN.c.token_hash == token_hash)
     )
-    if slug is not None:
-        q = q.where(_PILOT.c.slug == slug)
-    row = conn.execute(q).one()
-    return tuple(row)
+    r = conn.execute(q).first()
+    return TokenRow(*r) if r is not None else None
 
 
 def last_reads(conn: sa.Connection, pilot_id: int, limit: int = 5) -> list[tuple[str, datetime]]:

@@ -99,13 +99,24 @@ class Pilot(SQLModel, table=True):
     created_by: str = Field(max_length=200)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    # The kill switch (SPEC §9, bot/flags.py): served over OFREP with key = slug. `flag_version` grows by
-    # one on every flip, so the bulk route's ETag can be one aggregate query instead of a read of every row.
+    # The kill switch (SPEC §9, bot/flags.py): served over OFREP with key = slug. `flag_version` is the
+    # portfolio-wide flip count (flag_generation) at this pilot's last flip.
     flag_on: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
     flag_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     flag_changed_at: datetime | None = _ts()
     flag_changed_by: str | None = Field(default=None, max_length=200)
     flag_reason: str | None = Field(default=None, max_length=500)
+
+
+class FlagGeneration(SQLModel, table=True):
+    """One row counting kill-switch flips across the portfolio (bot/flags.py). Every flip increments
+    it atomically and stores the new value as the pilot's `flag_version`, so the bulk OFREP route's
+    ETag is two index lookups (this counter, the newest pilot id) instead of a scan of every pilot."""
+
+    __tablename__ = "flag_generation"
+
+    id: int = Field(default=1, primary_key=True)
+    generation: int = 0
 
 
 class FlagRead(SQLModel, table=True):

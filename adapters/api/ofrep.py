@@ -31,7 +31,7 @@ from aiohttp import web
 from adapters.metrics import METRICS_KEY
 from bot.core import Core
 from bot.flags import FLUSH_EVERY, Flags, Verdict
-from bot.tokens import TokenInfo, TokenService, bearer
+from bot.tokens import TokenInfo, bearer
 from bot.views import INTERNAL_ERROR
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @dataclass
 class OfrepState:
     flags: Flags
-    tokens: TokenService
     bulk_bodies: OrderedDict[tuple[str | None, str], bytes]  # (scope, ETag) -> rendered body
     lock: threading.Lock  # worker threads share bulk_bodies
 
@@ -128,7 +127,7 @@ def _secret(request: web.Request) -> str:
 
 
 def _verify(state: OfrepState, secret: str) -> TokenInfo:
-    info = state.tokens.verify(secret)
+    info = state.flags.authorize(secret)
     if info is None:
         raise Refused(
             401, {"errorDetails": "The token is unknown or revoked; `pilotbot token create <name>` makes one."}
@@ -176,8 +175,6 @@ def _evaluate_bulk(state: OfrepState, secret: str, if_none_match: str | None) ->
     if cached is not None:
         state.flags.record_bulk(info.name, scope)
         return etag, cached
-    # The ETag is read before the rows, so a change in between only makes this ETag older than the body
-    # (the next poll fetches again); it can never mark a stale body as current.
     etag, verdicts = state.flags.evaluate_all(info.name, scope)
     body = json.dumps({"flags": [verdict_doc(v) for v in verdicts]}, separators=(",", ":")).encode("utf-8")
     with state.lock:
@@ -201,7 +198,7 @@ async def evaluate_flags(request: web.Request) -> web.Response:
 
 def build_ofrep_app(core: Core, flags: Flags) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[ofrep_errors])
-    app[STATE_KEY] = OfrepState(flags, TokenService(core.engine, core.clock), OrderedDict(), threading.Lock())
+    app[STATE_KEY] = OfrepState(flags, OrderedDict(), threading.Lock())
     app.router.add_post("/evaluate/flags/{key}", evaluate_flag)
     app.router.add_post("/evaluate/flags", evaluate_flags)
     return app

@@ -282,3 +282,20 @@ def test_the_correction_to_the_ofrep_document_is_still_needed() -> None:
     assert contract.component_errors("serverEvaluationSuccess", answer) == []
     assert contract.component_errors("serverEvaluationSuccess", {**answer, "value": "true"}) == []  # stringFlag
     assert contract.component_errors("serverEvaluationSuccess", {**answer, "metadata": {"a": [1]}}) != []
+
+
+async def test_reads_check_the_token_every_time_and_touch_it_once_a_minute(api: Api, clock: FixedClock) -> None:
+    def last_used() -> object:
+        return next(t.last_used_at for t in api.tokens.list() if t.name == "ci-all")
+
+    await evaluate(api, "legal-intake", api.admin)
+    first = last_used()
+    assert first == clock.now()
+    clock.advance(timedelta(seconds=30))
+    await evaluate(api, "legal-intake", api.admin)
+    assert last_used() == first  # no write within the minute
+    clock.advance(timedelta(seconds=31))
+    await evaluate(api, "legal-intake", api.admin)
+    assert last_used() == clock.now()
+    api.tokens.revoke("ci-all")
+    assert (await evaluate(api, "legal-intake", api.admin))[0] == 401  # effective at once, no cache

@@ -1,4 +1,4 @@
-"""flags: the kill switch per pilot (flag_* columns) and flag_read, the coalesced read evidence
+"""flags: the kill switch per pilot (flag_* columns), flag_generation (the flip counter) and flag_read (read evidence)
 
 Revision ID: 0005_flags
 Revises: 0002_outbox_backoff
@@ -23,6 +23,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('flag_changed_at', storage.models.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('flag_changed_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
         batch_op.add_column(sa.Column('flag_reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True))
+    generation = op.create_table(
+        'flag_generation',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('generation', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.bulk_insert(generation, [{'id': 1, 'generation': 0}])
     op.create_table(
         'flag_read',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -41,6 +48,7 @@ def downgrade() -> None:
     with op.batch_alter_table('flag_read', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_flag_read_pilot_id'))
     op.drop_table('flag_read')
+    op.drop_table('flag_generation')
     with op.batch_alter_table('pilot', schema=None) as batch_op:
         batch_op.drop_column('flag_reason')
         batch_op.drop_column('flag_changed_by')
