@@ -184,33 +184,38 @@ class Flags:
 
     # ---- production reads (OFREP) ----
 
-    def evaluate(self, slug: str, token_name: str) -> Verdict | None:
+    def evaluate(self, slug: str, token_name: str, conn: Connection | None = None) -> Verdict | None:
         """One flag, None when no pilot has this key. Records the read in memory only."""
-        with self.engine.connect() as conn:
-            row = store.flag_row(conn, slug)
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.evaluate(slug, token_name, own)
+        row = store.flag_row(conn, slug)
         if row is None:
             return None
         self.reads.record(token_name, row.id, self.clock.now())
         return flag_verdict(row)
 
-    def authorize(self, secret: str) -> TokenInfo | None:
+    def authorize(self, secret: str, conn: Connection | None = None) -> TokenInfo | None:
         """bot.tokens.TokenService.verify in one statement: the same rules (unknown, revoked or a scoped
         token whose pilot is gone -> None; checked against the database on every request, no cache).
         When the token's `last_used_at` is due for its once-a-minute touch, verify itself runs."""
         if not secret or len(secret) > 200:
             return None
-        digest = hash_token(secret)
-        with self.engine.connect() as conn:
-            row = store.token_row(conn, digest)
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.authorize(secret, own)
+        row = store.token_row(conn, hash_token(secret))
         if row is None or row.revoked_at is not None or (row.pilot_id is not None and row.pilot_slug is None):
             return None
         if row.last_used_at is None or self.clock.now() - row.last_used_at >= TOUCH_EVERY:
             return self.tokens.verify(secret)
         return TokenInfo(row.name, row.pilot_slug, row.created_at, row.revoked_at, row.last_used_at)
 
-    def bulk_etag(self, scope: str | None) -> str:
-        with self.engine.connect() as conn:
-            return self._etag(conn, scope)
+    def bulk_etag(self, scope: str | None, conn: Connection | None = None) -> str:
+        if conn is None:
+            with self.engine.connect() as own:
+                return self._etag(own, scope)
+        return self._etag(conn, scope)
 
     def _etag(self, conn: Connection, scope: str | None) -> str:
         if scope is None:

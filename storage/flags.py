@@ -51,8 +51,12 @@ def _row(r: Any) -> FlagRow:
     )
 
 
+# Built once: constructing a statement costs more than running this one-row SELECT on SQLite.
+_FLAG_BY_SLUG = sa.select(*_FLAG_COLUMNS).where(_PILOT.c.slug == sa.bindparam("slug"))
+
+
 def flag_row(conn: sa.Connection, slug: str) -> FlagRow | None:
-    r = conn.execute(sa.select(*_FLAG_COLUMNS).where(_PILOT.c.slug == slug)).first()
+    r = conn.execute(_FLAG_BY_SLUG, {"slug": slug}).first()
     return _row(r) if r is not None else None
 
 
@@ -64,15 +68,19 @@ def flag_rows(conn: sa.Connection, slug: str | None = None) -> list[FlagRow]:
     return [_row(r) for r in conn.execute(q)]
 
 
+_BULK_STATE = sa.select(
+    sa.select(_GEN.c.generation).where(_GEN.c.id == 1).scalar_subquery(),
+    sa.select(sa.func.max(_PILOT.c.id)).scalar_subquery(),
+)
+
+
 def bulk_state(conn: sa.Connection) -> tuple[int, int | None]:
     """(flip generation, newest pilot id): what the unscoped bulk ETag is made of, two index lookups.
 
     Every flip bumps the generation (`bump_generation`, retirement included: it turns the flag off
     through bot.flags.turn_off); a new pilot raises the newest id; pilots are never deleted.
     """
-    gen = sa.select(_GEN.c.generation).where(_GEN.c.id == 1).scalar_subquery()
-    newest = sa.select(sa.func.max(_PILOT.c.id)).scalar_subquery()
-    row = conn.execute(sa.select(gen, newest)).one()
+    row = conn.execute(_BULK_STATE).one()
     return int(row[0] or 0), row[1]
 
 
@@ -98,21 +106,23 @@ class TokenRow:
     last_used_at: datetime | None
 
 
+_TOKEN_BY_HASH = (
+    sa.select(
+        _TOKEN.c.name,
+        _TOKEN.c.pilot_id,
+        _PILOT.c.slug,
+        _TOKEN.c.created_at,
+        _TOKEN.c.revoked_at,
+        _TOKEN.c.last_used_at,
+    )
+    .select_from(_TOKEN.outerjoin(_PILOT, _PILOT.c.id == _TOKEN.c.pilot_id))
+    .where(_TOKEN.c.token_hash == sa.bindparam("hash"))
+)
+
+
 def token_row(conn: sa.Connection, token_hash: str) -> TokenRow | None:
     """The API token with this hash and its pilot's slug, one statement (the OFREP hot path)."""
-    q = (
-        sa.select(
-            _TOKEN.c.name,
-            _TOKEN.c.pilot_id,
-            _PILOT.c.slug,
-            _TOKEN.c.created_at,
-            _TOKEN.c.revoked_at,
-            _TOKEN.c.last_used_at,
-        )
-        .select_from(_TOKEN.outerjoin(_PILOT, _PILOT.c.id == _TOKEN.c.pilot_id))
-        .where(_TOKEN.c.token_hash == token_hash)
-    )
-    r = conn.execute(q).first()
+    r = conn.execute(_TOKEN_BY_HASH, {"hash": token_hash}).first()
     return TokenRow(*r) if r is not None else None
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.engine import Connection
 
 from adapters.metrics import METRICS_KEY
 from bot.core import Core
@@ -126,8 +127,8 @@ def _secret(request: web.Request) -> str:
     return token
 
 
-def _verify(state: OfrepState, secret: str) -> TokenInfo:
-    info = state.flags.authorize(secret)
+def _verify(state: OfrepState, secret: str, conn: Connection | None = None) -> TokenInfo:
+    info = state.flags.authorize(secret, conn)
     if info is None:
         raise Refused(
             401, {"errorDetails": "The token is unknown or revoked; `pilotbot token create <name>` makes one."}
@@ -136,12 +137,13 @@ def _verify(state: OfrepState, secret: str) -> TokenInfo:
 
 
 def _evaluate_one(state: OfrepState, secret: str, key: str) -> dict[str, Any]:
-    """In a worker thread: verify the token, check its scope, read the flag."""
-    info = _verify(state, secret)
-    slug = key.lower()
-    if not info.may_access(slug):
-        raise Refused(403, {"errorDetails": f"This token may read `{info.pilot_slug}` only, not `{key[:60]}`."})
-    verdict = state.flags.evaluate(slug, info.name)
+    """In a worker thread, on one connection: verify the token, check its scope, read the flag."""
+    with state.flags.engine.connect() as conn:
+        info = _verify(state, secret, conn)
+        slug = key.lower()
+        if not info.may_access(slug):
+            raise Refused(403, {"errorDetails": f"This token may read `{info.pilot_slug}` only, not `{key[:60]}`."})
+        verdict = state.flags.evaluate(slug, info.name, conn)
     if verdict is None:
         raise Refused(404, _failure(key, "FLAG_NOT_FOUND", f"No pilot `{key[:60]}`, so no flag by that key."))
     return {**verdict_doc(verdict), "key": key}
@@ -164,9 +166,10 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 
 def _evaluate_bulk(state: OfrepState, secret: str, if_none_match: str | None) -> tuple[str, bytes | None]:
     """In a worker thread: (ETag, body), body None for 304. The rendered body is cached per ETag."""
-    info = _verify(state, secret)
-    scope = info.pilot_slug
-    etag = state.flags.bulk_etag(scope)
+    with state.flags.engine.connect() as conn:
+        info = _verify(state, secret, conn)
+        scope = info.pilot_slug
+        etag = state.flags.bulk_etag(scope, conn)
     if _etag_matches(if_none_match, etag):
         state.flags.record_bulk(info.name, scope)
         return etag, None
