@@ -46,11 +46,13 @@ class Writes:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.n = 0
+        self.evidence = 0  # of which: flag_read (the periodic flush of the read evidence)
         sa.event.listen(engine, "before_cursor_execute", self._on)
 
     def _on(self, _conn: Any, _cur: Any, statement: str, *_: Any) -> None:
         if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
             self.n += 1
+            self.evidence += "flag_read" in statement
 
 
 async def start(app: web.Application) -> tuple[web.AppRunner, str]:
@@ -69,6 +71,8 @@ def bare_app(single: bytes, bulk: bytes) -> web.Application:
 
     async def many(request: web.Request) -> web.Response:
         await request.read()
+        if request.headers.get("If-None-Match"):
+            return web.Response(status=304, headers={"ETag": '"bare"'})
         return web.Response(body=bulk, content_type="application/json", headers={"ETag": '"bare"'})
 
     app = web.Application()
@@ -114,11 +118,11 @@ async def compare(
     writes: Writes,
 ) -> dict[str, float]:
     res: dict[str, list[float]] = {"real_rps": [], "bare_rps": [], "real_lat": [], "bare_lat": []}
-    w0, served = writes.n, 0
+    w0, e0, served = writes.n, writes.evidence, 0
     await run(session, real, headers, IN_FLIGHT * 2, expect)  # warm both
-    await run(session, bare, headers, IN_FLIGHT * 2, 200)
+    await run(session, bare, headers, IN_FLIGHT * 2, expect)
     for r in range(rounds):
-        order = [("real", real, expect), ("bare", bare, 200)]
+        order = [("real", real, expect), ("bare", bare, expect)]
         for label, url_of, status in order if r % 2 == 0 else order[::-1]:
             wall, lat = await run(session, url_of, headers, n, status)
             res[f"{label}_rps"].append(n / wall)
@@ -134,13 +138,14 @@ async def compare(
         "real_p99": p99(res["real_lat"]),
         "bare_p99": p99(res["bare_lat"]),
         "writes": writes.n - w0,
+        "evidence_writes": writes.evidence - e0,
         "served": served,
     }
     print(
         f"{name:<22} pilotbot {real_rps:8.0f} req/s ({real_rps * flags_per_answer:10.0f} evals/s; rounds "
         f"{spread[0]:.0f}-{spread[1]:.0f})  bare {bare_rps:8.0f} req/s  ratio {out['ratio']:.2f}x  "
         f"p50 {out['real_p50']:.1f} ms  p99 {out['real_p99']:.1f} ms (bare p99 {out['bare_p99']:.1f})  "
-        f"writes {out['writes']} over {served} requests"
+        f"writes {out['writes']} ({out['evidence_writes']} by the read-evidence flush) over {served} requests"
     )
     return out
 
@@ -206,7 +211,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 "bulk (If-None-Match)",
                 session,
                 lambda i: f"{real}/ofrep/v1/evaluate/flags",
-                lambda i: f"{bare}/ofrep/v1/evaluate/flags/pilot-00001",
+                lambda i: f"{bare}/ofrep/v1/evaluate/flags",
                 cond,
                 args.rounds,
                 args.requests,
@@ -227,12 +232,14 @@ async def main_async(args: argparse.Namespace) -> None:
     )
     await real_runner.cleanup()
     single_r = results[0]
+    per_request = sum(r["writes"] for r in results) / sum(r["served"] for r in results)
     print(
         f"targets: single >= 0.5x bare: {'met' if single_r['ratio'] >= 0.5 else 'MISSED'}; "
         f"single p99 < 20 ms: {'met' if single_r['real_p99'] < 20 else 'MISSED'}; "
         f"304 p99 < 20 ms: {'met' if results[2]['real_p99'] < 20 else 'MISSED'}; "
-        f"writes per request: {sum(r['writes'] for r in results) / sum(r['served'] for r in results):.4f} "
-        "(token last_used_at, once a minute, is the only write while serving)"
+        f"writes per request while serving: {per_request:.4f} "
+        f"({sum(r['evidence_writes'] for r in results)} by the periodic read-evidence flush, the rest the token's "
+        "once-a-minute last_used_at); the bare handler's own p99 is the floor at this concurrency on this machine"
     )
     core.engine.dispose()
 
