@@ -1,6 +1,7 @@
 """OFREP flag evaluations on 10,000 pilots against a bare aiohttp handler, same client, same run.
 
-Both servers run in this process on real TCP ports: the whole pilotbot web app (token check, flag
+Both servers run in one child process on real TCP ports (the client in this one, so it does not
+share the servers' interpreter): the whole pilotbot web app (token check, flag
 read, read evidence) and a bare aiohttp app whose handler returns a constant JSON body of the same
 size (for the bulk route: the same bytes the real route returned). One aiohttp client keeps 50
 requests in flight and alternates rounds between the two so drift hits both alike. Printed per
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,12 +117,13 @@ async def compare(
     n: int,
     expect: int,
     flags_per_answer: int,
-    writes: Writes,
+    counters: Callable[[], Awaitable[tuple[int, int]]],
 ) -> dict[str, float]:
     res: dict[str, list[float]] = {"real_rps": [], "bare_rps": [], "real_lat": [], "bare_lat": []}
-    w0, e0, served = writes.n, writes.evidence, 0
+    served = 0
     await run(session, real, headers, IN_FLIGHT * 2, expect)  # warm both
     await run(session, bare, headers, IN_FLIGHT * 2, expect)
+    w0, e0 = await counters()
     for r in range(rounds):
         order = [("real", real, expect), ("bare", bare, expect)]
         for label, url_of, status in order if r % 2 == 0 else order[::-1]:
@@ -128,6 +131,7 @@ async def compare(
             res[f"{label}_rps"].append(n / wall)
             res[f"{label}_lat"].extend(lat)
             served += n if label == "real" else 0
+    w1, e1 = await counters()
     real_rps, bare_rps = statistics.median(res["real_rps"]), statistics.median(res["bare_rps"])
     spread = (min(res["real_rps"]), max(res["real_rps"]))
     out = {
@@ -137,8 +141,8 @@ async def compare(
         "real_p50": statistics.median(res["real_lat"]),
         "real_p99": p99(res["real_lat"]),
         "bare_p99": p99(res["bare_lat"]),
-        "writes": writes.n - w0,
-        "evidence_writes": writes.evidence - e0,
+        "writes": w1 - w0,
+        "evidence_writes": e1 - e0,
         "served": served,
     }
     print(
@@ -150,89 +154,132 @@ async def compare(
     return out
 
 
-async def main_async(args: argparse.Namespace) -> None:
-    if args.rebuild and os.path.exists(args.db):
-        os.remove(args.db)
-    url = f"sqlite:///{args.db}"
-    if not os.path.exists(args.db):
-        t0 = time.perf_counter()
-        build(url, pilots=args.pilots, weeks=1, metrics=1).dispose()
-        print(f"built {args.pilots} pilots in {time.perf_counter() - t0:.1f} s")
-    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+async def serve_async(db: str, out: Any) -> None:
+    """The server process: pilotbot's web app and the bare app, plus a small control route on the bare
+    app so the client can read the write counters, flush the read evidence and stop the servers."""
+    settings = Settings(_env_file=None, database_url=f"sqlite:///{db}")  # type: ignore[call-arg]
     core = build_core(settings, migrate=False)
-    tokens = TokenService(core.engine)
-    name = f"bench-{int(time.time())}"
-    secret, _ = tokens.create(name)
+    secret, _ = TokenService(core.engine).create(f"bench-{int(time.time() * 1000)}")
     headers = {"Authorization": f"Bearer {secret}"}
     app = build_web_app(core)
     flags = app[FLAGS]
     writes = Writes(core.engine)
     real_runner, real = await start(app)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=IN_FLIGHT)) as session:
+    async with aiohttp.ClientSession() as session:
         async with session.post(f"{real}/ofrep/v1/evaluate/flags/pilot-00001", headers=headers, json={}) as r:
             single = await r.read()
         async with session.post(f"{real}/ofrep/v1/evaluate/flags", headers=headers, json={}) as r:
             bulk = await r.read()
             etag = r.headers["ETag"]
-        bare_runner, bare = await start(bare_app(single, bulk))
-        size = f"single answer {len(single)} B, bulk answer {len(bulk) / 1e6:.2f} MB"
-        print(f"{args.pilots} pilots; {size}; {IN_FLIGHT} in flight")
+    stop = asyncio.Event()
+
+    async def counters(request: web.Request) -> web.Response:
+        return web.json_response({"writes": writes.n, "evidence": writes.evidence})
+
+    async def flush(request: web.Request) -> web.Response:
+        pending, w0, t0 = len(flags.reads), writes.n, time.perf_counter()
+        statements = await asyncio.to_thread(flags.flush_reads)
+        ms = (time.perf_counter() - t0) * 1000
+        return web.json_response({"pending": pending, "statements": statements, "writes": writes.n - w0, "ms": ms})
+
+    async def halt(request: web.Request) -> web.Response:
+        stop.set()
+        return web.json_response({})
+
+    bare_web = bare_app(single, bulk)
+    bare_web.router.add_get("/_bench/writes", counters)
+    bare_web.router.add_post("/_bench/flush", flush)
+    bare_web.router.add_post("/_bench/stop", halt)
+    bare_runner, bare = await start(bare_web)
+    out.put({"real": real, "bare": bare, "secret": secret, "single": len(single), "bulk": len(bulk), "etag": etag})
+    await stop.wait()
+    await bare_runner.cleanup()
+    await real_runner.cleanup()
+    core.engine.dispose()
+
+
+def serve(db: str, out: Any) -> None:
+    asyncio.run(serve_async(db, out))
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    if args.rebuild and os.path.exists(args.db):
+        os.remove(args.db)
+    if not os.path.exists(args.db):
+        t0 = time.perf_counter()
+        build(f"sqlite:///{args.db}", pilots=args.pilots, weeks=1, metrics=1).dispose()
+        print(f"built {args.pilots} pilots in {time.perf_counter() - t0:.1f} s")
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=serve, args=(args.db, queue), daemon=True)
+    child.start()
+    info = queue.get(timeout=120)
+    real, bare = info["real"], info["bare"]
+    headers = {"Authorization": f"Bearer {info['secret']}"}
+    print(
+        f"{args.pilots} pilots; single answer {info['single']} B, bulk answer {info['bulk'] / 1e6:.2f} MB; "
+        f"{IN_FLIGHT} in flight; servers in one child process, the client in this one"
+    )
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=IN_FLIGHT)) as session:
+
+        async def counters() -> tuple[int, int]:
+            async with session.get(f"{bare}/_bench/writes") as r:
+                doc = await r.json()
+            return doc["writes"], doc["evidence"]
+
         rnd = random.Random(1)
         keys = [f"pilot-{rnd.randint(1, args.pilots):05d}" for _ in range(args.requests)]
+        one, many = "/ofrep/v1/evaluate/flags/", "/ofrep/v1/evaluate/flags"
         results = [
             await compare(
                 "single (random key)",
                 session,
-                lambda i: f"{real}/ofrep/v1/evaluate/flags/{keys[i]}",
-                lambda i: f"{bare}/ofrep/v1/evaluate/flags/{keys[i]}",
+                lambda i: f"{real}{one}{keys[i]}",
+                lambda i: f"{bare}{one}{keys[i]}",
                 headers,
                 args.rounds,
                 args.requests,
                 200,
                 1,
-                writes,
+                counters,
             ),
             await compare(
                 "bulk (full 200)",
                 session,
-                lambda i: f"{real}/ofrep/v1/evaluate/flags",
-                lambda i: f"{bare}/ofrep/v1/evaluate/flags",
+                lambda i: f"{real}{many}",
+                lambda i: f"{bare}{many}",
                 headers,
                 args.rounds,
                 max(100, args.requests // 20),
                 200,
                 args.pilots,
-                writes,
+                counters,
             ),
-        ]
-        cond = headers | {"If-None-Match": etag}
-        results.append(
             await compare(
                 "bulk (If-None-Match)",
                 session,
-                lambda i: f"{real}/ofrep/v1/evaluate/flags",
-                lambda i: f"{bare}/ofrep/v1/evaluate/flags",
-                cond,
+                lambda i: f"{real}{many}",
+                lambda i: f"{bare}{many}",
+                headers | {"If-None-Match": info["etag"]},
                 args.rounds,
                 args.requests,
                 304,
                 args.pilots,
-                writes,
-            )
-        )
-        await bare_runner.cleanup()
-    pending = len(flags.reads)
-    w0 = writes.n
-    t0 = time.perf_counter()
-    statements = flags.flush_reads()
-    flush_ms = (time.perf_counter() - t0) * 1000
+                counters,
+            ),
+        ]
+        async with session.post(f"{bare}/_bench/flush") as r:
+            flushed = await r.json()
+        async with session.post(f"{bare}/_bench/stop") as r:
+            await r.read()
+    child.join(30)
+    served = sum(r["served"] for r in results)
     print(
-        f"read evidence: {pending} pending (token, pilot) times after {sum(r['served'] for r in results)} requests; "
-        f"one flush: {statements} statements ({writes.n - w0} writes) in {flush_ms:.1f} ms"
+        f"read evidence: {flushed['pending']} pending (token, pilot) times after {served} requests; "
+        f"one flush: {flushed['statements']} statements ({flushed['writes']} writes) in {flushed['ms']:.1f} ms"
     )
-    await real_runner.cleanup()
     single_r = results[0]
-    per_request = sum(r["writes"] for r in results) / sum(r["served"] for r in results)
+    per_request = sum(r["writes"] for r in results) / served
     print(
         f"targets: single >= 0.5x bare: {'met' if single_r['ratio'] >= 0.5 else 'MISSED'}; "
         f"single p99 < 20 ms: {'met' if single_r['real_p99'] < 20 else 'MISSED'}; "
@@ -241,7 +288,6 @@ async def main_async(args: argparse.Namespace) -> None:
         f"({sum(r['evidence_writes'] for r in results)} by the periodic read-evidence flush, the rest the token's "
         "once-a-minute last_used_at); the bare handler's own p99 is the floor at this concurrency on this machine"
     )
-    core.engine.dispose()
 
 
 def main() -> None:
