@@ -95,6 +95,38 @@ class Pilot(SQLModel, table=True):
     created_by: str = Field(max_length=200)
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # The kill switch (SPEC §9, bot/flags.py): served over OFREP with key = slug. `flag_version` is the
+    # portfolio-wide flip count (flag_generation) at this pilot's last flip.
+    flag_on: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    flag_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    flag_changed_at: datetime | None = _ts()
+    flag_changed_by: str | None = Field(default=None, max_length=200)
+    flag_reason: str | None = Field(default=None, max_length=500)
+
+
+class FlagGeneration(SQLModel, table=True):
+    """One row counting kill-switch flips across the portfolio (bot/flags.py). Every flip increments
+    it atomically and stores the new value as the pilot's `flag_version`, so the bulk OFREP route's
+    ETag is two index lookups (this counter, the newest pilot id) instead of a scan of every pilot."""
+
+    __tablename__ = "flag_generation"
+
+    id: int = Field(default=1, primary_key=True)
+    generation: int = 0
+
+
+class FlagRead(SQLModel, table=True):
+    """Evidence that production reads a flag: the latest read per (token, pilot), coalesced in memory
+    and flushed every few seconds (bot/flags.py), never one row per request. `pilot_id` None is a bulk
+    read by an unscoped token, which covers every pilot."""
+
+    __tablename__ = "flag_read"
+    __table_args__ = (sa.UniqueConstraint("token_name", "pilot_id", name="uq_flag_read_token_pilot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_name: str = Field(max_length=100)
+    pilot_id: int | None = Field(default=None, foreign_key="pilot.id", ondelete="CASCADE", index=True)
+    read_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class Metric(SQLModel, table=True):

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from adapters.api import ofrep
 from adapters.api import payloads as pl
 from adapters.api.openapi import openapi_document
 from adapters.metrics import METRICS_KEY
@@ -248,3 +249,4 @@ def build_api_app(core: Core) -> web.Application:
 def mount(app: web.Application, core: Core) -> None:
     """Always mounted: the API needs nothing but the database (tokens live there)."""
     app.add_subapp(PREFIX, build_api_app(core))
+    ofrep.mount(app, core)  # /ofrep/v1: the kill-switch flags (SPEC §9)
