@@ -152,6 +152,9 @@ def _cli_actor_ref(as_user: str | None = None) -> str:
 def token_create(
     name: Annotated[str, typer.Argument(help="A name for the token, e.g. ci-legal; shown in the audit log.")],
     pilot: Annotated[str | None, typer.Option("--pilot", help="Scope the token to this pilot only.")] = None,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Reads only (dashboards): every write answers 403.")
+    ] = False,
 ) -> None:
     """Create an API token; the secret is shown once and stored only as a hash."""
     from bot.errors import UserError
@@ -159,11 +162,14 @@ def token_create(
 
     core = _core()
     try:
-        secret, info = TokenService(core.engine, core.clock).create(name, pilot, by=_cli_actor_ref())
+        secret, info = TokenService(core.engine, core.clock).create(
+            name, pilot, by=_cli_actor_ref(), read_only=read_only
+        )
     except UserError as e:
         typer.echo(e.sentence, err=True)
         raise typer.Exit(1) from None
     scope = f"pilot `{info.pilot_slug}` only" if info.pilot_slug else "every pilot"
+    scope += ", read-only" if info.read_only else ""
     typer.echo(f"Token `{info.name}` ({scope}). Copy it now, it is not shown again:")
     typer.echo(secret)
 
@@ -179,7 +185,7 @@ def token_list() -> None:
         typer.echo("No API tokens yet: `pilotbot token create <name> [--pilot <slug>]`.")
         return
     for t in rows:
-        scope = t.pilot_slug or "all pilots"
+        scope = (t.pilot_slug or "all pilots") + (" (read-only)" if t.read_only else "")
         used = t.last_used_at.strftime("%Y-%m-%d %H:%M") if t.last_used_at else "never used"
         state = f"revoked {t.revoked_at.strftime('%Y-%m-%d %H:%M')}" if t.revoked_at else "active"
         typer.echo(f"{t.name}\t{scope}\t{state}\tcreated {t.created_at.strftime('%Y-%m-%d')}\t{used}")
