@@ -27,10 +27,27 @@ app.add_typer(eval_app, name="eval")
 
 
 def _core():  # type: ignore[no-untyped-def]
-    from bot.config import get_settings
+    """Settings checked (one sentence and exit 2 when they cannot be right), then the core; says
+    which database file it created when there was none (a `chat` run from another folder)."""
+    from bot.config import SettingsError, get_settings
     from bot.core import build_core
 
-    return build_core(get_settings())
+    settings = get_settings()
+    try:
+        settings.check()
+    except SettingsError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
+    db_file = settings.sqlite_file()
+    new = db_file is not None and not db_file.exists()
+    core = build_core(settings)
+    if new:
+        typer.echo(
+            f"Created a new, empty database {db_file} (DATABASE_URL={settings.database_url}); "
+            "set DATABASE_URL to use another one.",
+            err=True,
+        )
+    return core
 
 
 @app.command()
