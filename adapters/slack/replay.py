@@ -53,10 +53,10 @@ class ReplayGuard(AsyncMiddleware):
 
     def first_time(self, signature: str, timestamp: str) -> bool:
         now = self.now()
+        # Arrival order is close to expiry order (timestamps are within the window when they
+        # arrive), so pruning from the oldest end suffices; `size` bounds whatever is left.
         while self._seen and next(iter(self._seen.values())) < now:
             self._seen.popitem(last=False)
-        for key in [k for k, until in self._seen.items() if until < now][:64]:
-            del self._seen[key]  # out-of-order timestamps: a few per call, the bound keeps the rest
         if signature in self._seen:
             return False
         self._seen[signature] = int(timestamp) + WINDOW + 1
