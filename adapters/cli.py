@@ -27,10 +27,27 @@ app.add_typer(eval_app, name="eval")
 
 
 def _core():  # type: ignore[no-untyped-def]
-    from bot.config import get_settings
+    """Settings checked (one sentence and exit 2 when they cannot be right), then the core; says
+    which database file it created when there was none (a `chat` run from another folder)."""
+    from bot.config import SettingsError, get_settings
     from bot.core import build_core
 
-    return build_core(get_settings())
+    settings = get_settings()
+    try:
+        settings.check()
+    except SettingsError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from None
+    db_file = settings.sqlite_file()
+    new = db_file is not None and not db_file.exists()
+    core = build_core(settings)
+    if new:
+        typer.echo(
+            f"Created a new, empty database {db_file} (DATABASE_URL={settings.database_url}); "
+            "set DATABASE_URL to use another one.",
+            err=True,
+        )
+    return core
 
 
 @app.command()
@@ -152,6 +169,9 @@ def _cli_actor_ref(as_user: str | None = None) -> str:
 def token_create(
     name: Annotated[str, typer.Argument(help="A name for the token, e.g. ci-legal; shown in the audit log.")],
     pilot: Annotated[str | None, typer.Option("--pilot", help="Scope the token to this pilot only.")] = None,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Reads only (dashboards): every write answers 403.")
+    ] = False,
 ) -> None:
     """Create an API token; the secret is shown once and stored only as a hash."""
     from bot.errors import UserError
@@ -159,11 +179,14 @@ def token_create(
 
     core = _core()
     try:
-        secret, info = TokenService(core.engine, core.clock).create(name, pilot, by=_cli_actor_ref())
+        secret, info = TokenService(core.engine, core.clock).create(
+            name, pilot, by=_cli_actor_ref(), read_only=read_only
+        )
     except UserError as e:
         typer.echo(e.sentence, err=True)
         raise typer.Exit(1) from None
     scope = f"pilot `{info.pilot_slug}` only" if info.pilot_slug else "every pilot"
+    scope += ", read-only" if info.read_only else ""
     typer.echo(f"Token `{info.name}` ({scope}). Copy it now, it is not shown again:")
     typer.echo(secret)
 
@@ -179,7 +202,7 @@ def token_list() -> None:
         typer.echo("No API tokens yet: `pilotbot token create <name> [--pilot <slug>]`.")
         return
     for t in rows:
-        scope = t.pilot_slug or "all pilots"
+        scope = (t.pilot_slug or "all pilots") + (" (read-only)" if t.read_only else "")
         used = t.last_used_at.strftime("%Y-%m-%d %H:%M") if t.last_used_at else "never used"
         state = f"revoked {t.revoked_at.strftime('%Y-%m-%d %H:%M')}" if t.revoked_at else "active"
         typer.echo(f"{t.name}\t{scope}\t{state}\tcreated {t.created_at.strftime('%Y-%m-%d')}\t{used}")

@@ -153,17 +153,29 @@ def is_loopback(remote: str | None) -> bool:
         return False
 
 
-def metrics_allowed(remote: str | None, authorization: str | None, tokens: TokenService) -> bool:
-    """Loopback clients, or a valid (unrevoked) API token of any scope."""
+def metrics_access(remote: str | None, authorization: str | None, tokens: TokenService) -> int:
+    """200 for loopback clients or an UNSCOPED valid token; 403 for a pilot-scoped token (the
+    metrics cover every pilot); 401 otherwise."""
     if is_loopback(remote):
-        return True
-    return tokens.verify(bearer(authorization)) is not None
+        return 200
+    info = tokens.verify(bearer(authorization))
+    if info is None:
+        return 401
+    return 200 if info.pilot_slug is None else 403
+
+
+def metrics_allowed(remote: str | None, authorization: str | None, tokens: TokenService) -> bool:
+    return metrics_access(remote, authorization, tokens) == 200
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
     tokens = request.app[TOKENS_KEY]
-    allowed = await asyncio.to_thread(metrics_allowed, request.remote, request.headers.get("Authorization"), tokens)
-    if not allowed:
+    access = await asyncio.to_thread(metrics_access, request.remote, request.headers.get("Authorization"), tokens)
+    if access == 403:
+        return web.json_response(
+            {"error": "/metrics covers every pilot: it needs a token made without --pilot."}, status=403
+        )
+    if access != 200:
         return web.json_response(
             {"error": "/metrics is served on loopback or with an API token (Authorization: Bearer <token>)."},
             status=401,

@@ -53,6 +53,12 @@ def mount_surfaces(app: web.Application, core: Core) -> None:
 
 
 def run(core: Core) -> None:
+    from adapters.api.accesslog import RedactingAccessLogger
+    from adapters.serve_log import startup_lines
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     s = core.settings
-    web.run_app(build_web_app(core), host=s.host, port=s.port, print=None)
+    app = build_web_app(core)
+    for line in startup_lines(app, s):
+        log.info("%s", line)
+    web.run_app(app, host=s.host, port=s.port, print=None, access_log_class=RedactingAccessLogger)

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ADMIN_PLATFORMS = ("slack", "teams", "console")
+ADMINS_EXAMPLE = "slack:U123,teams:29:abc,console:carol"
+
+
+class SettingsError(Exception):
+    """A setting that cannot be right: one sentence naming it and the right form."""
 
 
 class Settings(BaseSettings):
@@ -46,6 +54,33 @@ class Settings(BaseSettings):
     @property
     def admins(self) -> frozenset[str]:
         return frozenset(a.strip() for a in self.pilotbot_admins.split(",") if a.strip())
+
+    def check(self) -> None:
+        """Raises SettingsError for settings that cannot be right (`serve` and `chat` stop on them)."""
+        for entry in self.pilotbot_admins.split(","):
+            entry = entry.strip()
+            if not entry:
+                continue
+            platform, sep, user = entry.partition(":")
+            if not sep or not user.strip() or not platform.strip():
+                raise SettingsError(
+                    f"PILOTBOT_ADMINS entry `{entry[:60]}` has no platform: write `<platform>:<user id>` with "
+                    f"platform {', '.join(ADMIN_PLATFORMS)}, e.g. `console:{(platform or user).strip()[:40]}` "
+                    f"or `{ADMINS_EXAMPLE}`."
+                )
+            if platform.strip().lower() not in ADMIN_PLATFORMS:
+                raise SettingsError(
+                    f"PILOTBOT_ADMINS entry `{entry[:60]}` names the unknown platform `{platform[:20]}`: "
+                    f"use {', '.join(p + ':' for p in ADMIN_PLATFORMS)} as in `{ADMINS_EXAMPLE}`."
+                )
+
+    def sqlite_file(self) -> Path | None:
+        """The database file when DATABASE_URL is a SQLite file (relative to the current folder)."""
+        url = self.database_url
+        if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+            return None
+        path = url.removeprefix("sqlite:///").split("?", 1)[0]
+        return Path(path).resolve() if path else None
 
     @property
     def slack_enabled(self) -> bool:

@@ -283,3 +283,5 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     revoked_at: datetime | None = _ts()
     last_used_at: datetime | None = _ts()
+    # Dashboards: a read-only token may read what its scope allows; every write answers 403.
+    read_only: bool = Field(default=False, sa_column=Column(sa.Boolean(), nullable=False, server_default=sa.false()))

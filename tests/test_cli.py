@@ -105,3 +105,45 @@ def test_fast_commands_do_not_import_platform_libraries(demo_db: Path, args: lis
     heavy = {"slack_bolt", "slack_sdk", "botbuilder", "aiohttp", "apscheduler", "matplotlib"}
     assert imported & heavy == set()
     assert "sqlmodel" in imported  # the probe saw the imports at all
+
+
+def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PILOTBOT_ADMINS")}
+    root = str(Path(__file__).parent.parent)
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli", *args],
+        env={**base, "PYTHONPATH": root, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+@pytest.mark.parametrize(
+    ("admins", "fragment"),
+    [
+        ("root", "PILOTBOT_ADMINS entry `root` has no platform: write `<platform>:<user id>`"),
+        ("slack:U1,discord:bob", "PILOTBOT_ADMINS entry `discord:bob` names the unknown platform `discord`"),
+        ("slack:", "PILOTBOT_ADMINS entry `slack:` has no platform"),
+    ],
+)
+@pytest.mark.parametrize("command", [("chat", "-c", "status"), ("serve",)])
+def test_settings_that_cannot_be_right_stop_serve_and_chat(
+    tmp_path: Path, admins: str, fragment: str, command: tuple[str, ...]
+) -> None:
+    out = run_cli(*command, cwd=tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}", PILOTBOT_ADMINS=admins)
+    assert out.returncode == 2, out.stderr
+    assert fragment in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.db").exists()  # stopped before anything was created
+
+
+def test_chat_from_another_folder_says_which_database_it_created(tmp_path: Path) -> None:
+    out = run_cli("chat", "-c", "status", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    created = tmp_path / "pilotbot.db"
+    assert created.exists()
+    assert f"Created a new, empty database {created.resolve()}" in out.stderr
+    again = run_cli("chat", "-c", "status", cwd=tmp_path)
+    assert again.returncode == 0 and "Created" not in again.stderr

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientConnectionResetError, web
 
 from adapters.api import ofrep
 from adapters.api import payloads as pl
@@ -23,6 +23,7 @@ from bot.core import Core
 from bot.errors import NotFound, UserError
 from bot.evalscore import EvalFileError, format_of, score_text
 from bot.ports import Actor
+from bot.reports import PortfolioEntry
 from bot.tokens import TokenInfo, TokenService, bearer
 from bot.views import INTERNAL_ERROR
 from storage.models import Source
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
 MAX_BODY = 1024 * 1024
+MAX_ERRORS = 50  # listed in an error body; the rest are counted (a 600 KB file once answered 14 MB)
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 CORE: web.AppKey[Core] = web.AppKey("api_core", Core)
 TOKENS: web.AppKey[TokenService] = web.AppKey("api_tokens", TokenService)
 TOKEN_INFO: web.RequestKey[TokenInfo] = web.RequestKey("api_token", TokenInfo)  # the verified token
@@ -46,9 +49,21 @@ class ApiError(Exception):
         self.extra = extra
 
 
-def error(status: int, message: str, **extra: Any) -> web.Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="pilotbot"'} if status == 401 else None
-    return web.json_response({"error": message, **extra}, status=status, headers=headers)
+def error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> web.Response:
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="pilotbot"'
+    return web.json_response({"error": message, **extra}, status=status, headers=headers or None)
+
+
+def file_errors(e: EvalFileError) -> dict[str, Any]:
+    """The first MAX_ERRORS malformed rows, and how many more there were."""
+    shown = [{"line": n, "message": m[:300]} for n, m in e.errors[:MAX_ERRORS]]
+    return {"errors": shown, "more_errors": max(0, len(e.errors) - MAX_ERRORS)}
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its body arrived: nobody to answer."""
 
 
 def _outcome_label(status: int) -> str:
@@ -64,18 +79,21 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
     except ApiError as e:
         response = error(e.status, e.message, **e.extra)
     except EvalFileError as e:
-        response = error(422, e.sentence, errors=[{"line": n, "message": m} for n, m in e.errors])
+        response = error(422, e.sentence[:2000], **file_errors(e))
+    except ClientGone:
+        log.info("api: %s %s: the client closed the connection mid-body", request.method, request.path)
+        response = error(400, "The connection closed before the body arrived.")
     except NotFound as e:
         response = error(404, e.sentence)
     except UserError as e:
         response = error(422, e.sentence)
     except web.HTTPRequestEntityTooLarge:
         response = error(413, "The body is larger than 1 MiB.")
+    except web.HTTPMethodNotAllowed as e:
+        allowed = ", ".join(sorted(e.allowed_methods))
+        response = error(405, f"{request.method[:20]} is not allowed here; use {allowed}.", headers={"Allow": allowed})
     except web.HTTPException as e:
-        text = {
-            404: "No such route; GET /api/v1/openapi.json lists them.",
-            405: f"{request.method} is not allowed here.",
-        }
+        text = {404: "No such route; GET /api/v1/openapi.json lists them."}
         response = error(e.status, text.get(e.status, e.reason or "Request refused."))
     except Exception:
         log.exception("api: %s %s failed", request.method, request.path)
@@ -94,6 +112,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     info = await asyncio.to_thread(request.app[TOKENS].verify, token)
     if info is None:
         raise ApiError(401, "The token is unknown or revoked; create one with `pilotbot token create <name>`.")
+    if info.read_only and request.method not in READS:
+        raise ApiError(403, f"The token `{info.name}` is read-only; writes need a token made without --read-only.")
     request[TOKEN_INFO] = info
     return await handler(request)
 
@@ -122,7 +142,10 @@ def _slug(request: web.Request) -> str:
 async def _body_bytes(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise ApiError(413, "The body is larger than 1 MiB.")
-    return await request.read()
+    try:
+        return await request.read()
+    except (ClientConnectionResetError, ConnectionResetError) as e:
+        raise ClientGone() from e
 
 
 def _no_constants(name: str) -> Any:
@@ -150,10 +173,11 @@ def _core(request: web.Request) -> Core:
 
 
 async def list_pilots(request: web.Request) -> web.Response:
-    entries = await asyncio.to_thread(_core(request).services.portfolio)
     scope = _token(request).pilot_slug
-    if scope is not None:
-        entries = [e for e in entries if e.pilot.slug == scope]
+    if scope is not None:  # one pilot's report, not the whole portfolio filtered down to it
+        report = await asyncio.to_thread(_core(request).services.pilot_report, scope)
+        return web.json_response(pl.portfolio_doc([PortfolioEntry(report.pilot, report.gaps)]))
+    entries = await asyncio.to_thread(_core(request).services.portfolio)
     return web.json_response(pl.portfolio_doc(entries))
 
 

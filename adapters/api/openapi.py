@@ -26,6 +26,7 @@ COMMON_ERRORS = {
 PILOT_ERRORS = {**COMMON_ERRORS, "404": _error("No such pilot.")}
 WRITE_ERRORS = {
     **PILOT_ERRORS,
+    "403": _error("The token is scoped to another pilot, or it is read-only (`--read-only`)."),
     "400": _error("The body is not a JSON object."),
     "413": _error("The body is larger than 1 MiB."),
     "422": _error("A field is missing, of the wrong type or out of range; or the service refused the change."),
@@ -43,12 +44,13 @@ SCHEMAS: dict[str, Any] = {
             "error": {"type": "string", "description": "One sentence: what was wrong and how to fix it."},
             "errors": {
                 "type": "array",
-                "description": "Malformed rows of a labelled file, by line number.",
+                "description": "Malformed rows of a labelled file, by line number (the first 50).",
                 "items": {
                     "type": "object",
                     "properties": {"line": {"type": "integer"}, "message": {"type": "string"}},
                 },
             },
+            "more_errors": {"type": "integer", "description": "Malformed rows not listed in `errors`."},
         },
     },
     "Gap": {

@@ -22,7 +22,15 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.client import ResponseUrls, make_slack_client
-from adapters.slack.inbound import SHARE_TIP, NameCache, actor_from_command, actor_from_user, is_help, split_share
+from adapters.slack.inbound import (
+    SHARE_TIP,
+    NameCache,
+    actor_from_command,
+    actor_from_user,
+    is_help,
+    split_share,
+    unescape,
+)
 from adapters.slack.manifest import COMMAND, EVENTS_PATH
 from adapters.slack.notifier import SlackNotifier
 from adapters.slack.render import (
@@ -33,6 +41,7 @@ from adapters.slack.render import (
     modal_errors,
     modal_values,
 )
+from adapters.slack.replay import TIMESTAMP_HEADER, ReplayGuard, timestamp_ok
 from bot.charts import CHART_FILENAME, attach_chart
 from bot.core import Core
 from bot.errors import UserError
@@ -105,6 +114,7 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
         signing_secret=secret.get_secret_value() if secret else None,
         logger=logging.getLogger("slack_bolt"),
     )
+    app.use(ReplayGuard())  # after Bolt's signature check: only genuine signatures are remembered
     surface = SlackSurface(core, client, responses or ResponseUrls())
 
     @app.command(COMMAND)
@@ -115,7 +125,7 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
                 shared = response_type == "in_channel" and body.get("channel_id")
                 await surface.send_chart(reply, shared or await surface.notifier.dm_channel(body["user_id"]))
 
-        text, share = split_share(body.get("text") or "")
+        text, share = split_share(unescape(body.get("text") or ""))
         work = asyncio.ensure_future(surface.run(text, actor_from_command(body)))
         if not surface.names.needs_lookup(text):
             # Most commands take milliseconds: answer in the ack itself (one round trip, no
@@ -202,6 +212,8 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
 
 def events_handler(bolt: AsyncApp) -> Any:
     async def slack_events(request: web.Request) -> web.Response:
+        if not timestamp_ok(request.headers.get(TIMESTAMP_HEADER)):
+            return web.json_response({"error": "invalid request"}, status=401)
         bolt_req = await to_bolt_request(request)
         bolt_resp = await bolt.async_dispatch(bolt_req)
         return await to_aiohttp_response(bolt_resp)

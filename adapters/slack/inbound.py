@@ -28,6 +28,50 @@ SHARE_TIP = (
 )
 
 
+# Slack's own markup in an escaped slash-command text: the only `<` and `>` left in it are Slack's,
+# since what the user typed arrives as `&lt;` and `&gt;`.
+_SLACK_MARKUP = re.compile(r"<([^<>]*)>")
+# Slack escapes exactly these three; anything else that looks like an entity is what the user typed.
+_ENTITIES = {"&amp;": "&", "&lt;": "<", "&gt;": ">"}
+_ENTITY = re.compile("|".join(_ENTITIES))
+
+
+def _decode(text: str) -> str:
+    return _ENTITY.sub(lambda m: _ENTITIES[m.group(0)], text)
+
+
+def _link(inner: str) -> str:
+    """`<url|label>`, `<url>`, `<!here>`, `<!subteam^S1|@ops>` -> the text a reader means."""
+    target, _, label = inner.partition("|")
+    target, label = _decode(target), _decode(label)
+    if target.startswith("!"):  # special mentions and dates: Slack's label is the readable form
+        return label or "@" + target[1:].split("^", 1)[0]
+    if not label or label in (target, target.split(":", 1)[-1].lstrip("/")):
+        # `<http://example.com|example.com>` is Slack auto-linking what the user typed; a mailto
+        # link's label is the address itself.
+        return label if target.startswith("mailto:") and label else target
+    return f"{label} ({target})"
+
+
+def unescape(text: str) -> str:
+    """A slash command's text as the user typed it (the manifest sets `should_escape: true`).
+
+    Entities are decoded once, links become `url` or `label (url)` (plain text that reads the
+    same on every surface; the renderers escape it once on the way out), and user and channel
+    mentions stay `<@U…|name>` / `<#C…|name>`, the form the grammar resolves. A user who types
+    `<@U123>` by hand gets a mention of U123, as on the console: naming any user is allowed.
+    """
+    out: list[str] = []
+    pos = 0
+    for m in _SLACK_MARKUP.finditer(text):
+        out.append(_decode(text[pos : m.start()]))
+        inner = m.group(1)
+        out.append(m.group(0) if inner[:1] in ("@", "#") else _link(inner))
+        pos = m.end()
+    out.append(_decode(text[pos:]))
+    return "".join(out)
+
+
 def is_help(text: str) -> bool:
     words = strip_prefix(text).split()
     return not words or words[0].lower() == "help"

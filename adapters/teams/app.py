@@ -17,13 +17,15 @@ import jwt
 from aiohttp import web
 from botbuilder.core import ActivityHandler, TurnContext
 from botbuilder.core.teams import TeamsInfo
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import ChannelAccount
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from adapters.teams import inbound
 from adapters.teams.auth import BotAuthConfig, auth_config, teams_mode
+from adapters.teams.identity import AliasLearner
 from adapters.teams.notifier import TeamsNotifier
+from adapters.teams.openid import KeysUnavailable, StrictAuthentication, install
 from adapters.teams.render import card_activity, render_form_errors, reply_activity, with_image
 from bot.charts import CHART_FILENAME, attach_chart
 from bot.core import Core
@@ -46,6 +48,7 @@ class PilotTeamsBot(ActivityHandler):
     def __init__(self, core: Core, refs: ConversationRefs) -> None:
         self.core = core
         self.refs = refs
+        self.aliases = AliasLearner(core.engine)
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         await self.remember(turn_context)
@@ -59,6 +62,12 @@ class PilotTeamsBot(ActivityHandler):
         except Exception:
             # Answering the user matters more than the reference; the next activity refreshes it.
             log.exception("teams: could not store the conversation reference")
+        who = context.activity.from_property
+        if who is not None and who.aad_object_id:
+            try:  # before the command runs: an owner stored by the 29: id is this person (identity.py)
+                await asyncio.to_thread(self.aliases.learn, who.id, who.aad_object_id)
+            except Exception:
+                log.exception("teams: could not re-key %s to its object id", who.id)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -130,7 +139,8 @@ class PilotTeamsBot(ActivityHandler):
 
 
 def build_adapter(config: BotAuthConfig) -> CloudAdapter:
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+    install()  # signing keys fetched with aiohttp and a timeout, not requests on the event loop
+    adapter = CloudAdapter(StrictAuthentication(config))
 
     async def on_error(context: TurnContext, error: Exception) -> None:
         if isinstance(error, ClientRequestError | HttpOperationError):
@@ -154,8 +164,12 @@ def make_handler(adapter: CloudAdapter, bot: PilotTeamsBot) -> Any:
         try:
             response = await adapter.process(request, bot)
         except (web.HTTPUnauthorized, jwt.PyJWTError):
-            # No token -> PermissionError -> HTTPUnauthorized; a malformed one fails in PyJWT.
+            # Every validation failure is a PermissionError (StrictAuthentication) -> HTTPUnauthorized.
+            log.info("teams: refused a request without a valid Bot Framework token")
             return web.json_response({"error": "missing or invalid Bot Framework token"}, status=401)
+        except KeysUnavailable as e:
+            log.warning("teams: %s", e)
+            return web.json_response({"error": "cannot verify the token right now"}, status=503)
         except aiohttp.ClientError:
             log.exception("teams: could not verify the token (OpenID metadata unreachable?)")
             return web.json_response({"error": "cannot verify the token right now"}, status=503)

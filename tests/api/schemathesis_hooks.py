@@ -1,4 +1,9 @@
-"""Loaded by schemathesis (SCHEMATHESIS_HOOKS) in test_schemathesis: JSONL bodies are sent as text."""
+"""Loaded by schemathesis (SCHEMATHESIS_HOOKS) in test_schemathesis: case files go out as text.
+
+Schemathesis 4 serializers return the body's bytes (None: no body). The old style returned
+`{"data": ...}`, which schemathesis 4 wraps once more, so requests form-encoded the dict and the
+server never saw a valid JSONL file; test_schemathesis asserts valid ones now arrive.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,17 @@ from typing import Any
 import schemathesis
 
 
-@schemathesis.serializer("application/x-ndjson")
-def ndjson(ctx: Any, value: Any) -> dict[str, Any]:
+def _text(value: Any) -> bytes:
     if isinstance(value, bytes):
-        return {"data": value}
-    return {"data": (value if isinstance(value, str) else str(value)).encode("utf-8", "surrogatepass")}
+        return value
+    return (value if isinstance(value, str) else str(value)).encode("utf-8", "surrogatepass")
+
+
+@schemathesis.serializer("application/x-ndjson")
+def ndjson(ctx: Any, value: Any) -> bytes:
+    return _text(value)
+
+
+@schemathesis.serializer("text/csv")
+def csv(ctx: Any, value: Any) -> bytes:
+    return _text(value)

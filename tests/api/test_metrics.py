@@ -74,9 +74,10 @@ def test_metrics_access_rule(api: Api) -> None:
     assert metrics_allowed("127.0.0.1", None, api.tokens)
     assert not metrics_allowed("203.0.113.9", None, api.tokens)
     assert not metrics_allowed("203.0.113.9", "Bearer wrong", api.tokens)
-    assert metrics_allowed("203.0.113.9", f"Bearer {api.legal}", api.tokens)
-    api.tokens.revoke("ci-legal")
-    assert not metrics_allowed("203.0.113.9", f"Bearer {api.legal}", api.tokens)
+    assert metrics_allowed("203.0.113.9", f"Bearer {api.admin}", api.tokens)
+    assert not metrics_allowed("203.0.113.9", f"Bearer {api.legal}", api.tokens)  # pilot-scoped: 403
+    api.tokens.revoke("ci-all")
+    assert not metrics_allowed("203.0.113.9", f"Bearer {api.admin}", api.tokens)
 
 
 async def test_remote_client_without_token_is_refused(api: Api) -> None:
@@ -91,6 +92,9 @@ async def test_remote_client_without_token_is_refused(api: Api) -> None:
     assert resp.status == 401
     req = make_mocked_request("GET", "/metrics", app=api.client.app, headers=api.auth(api.admin))
     assert (await metrics_handler(req)).status == 200
+    req = make_mocked_request("GET", "/metrics", app=api.client.app, headers=api.auth(api.legal))
+    resp = await metrics_handler(req)
+    assert resp.status == 403 and b"without --pilot" in resp.body  # type: ignore[operator]
 
 
 def test_each_app_has_its_own_registry(api: Api) -> None:

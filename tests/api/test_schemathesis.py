@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -62,6 +63,17 @@ class LiveServer:
         self._thread.join(30)
 
 
+CASES_SENT: list[tuple[str, int]] = []  # (media type, status) of every case file that reached the server
+
+
+@web.middleware
+async def record_case_files(request: web.Request, handler: Any) -> web.StreamResponse:
+    response = await handler(request)
+    if request.method == "POST" and request.path.endswith("/evals/cases"):
+        CASES_SENT.append((request.content_type, response.status))
+    return response
+
+
 @pytest.fixture
 def live(sqlite_settings: Settings) -> Iterator[tuple[str, str]]:
     engine = make_engine(sqlite_settings.database_url)
@@ -69,7 +81,10 @@ def live(sqlite_settings: Settings) -> Iterator[tuple[str, str]]:
     core = build_core(sqlite_settings, clock, engine, migrate=False)
     seed(core)
     token, _ = TokenService(engine, clock).create("schemathesis")
-    with LiveServer(build_web_app(core)) as server:
+    app = build_web_app(core)
+    app.middlewares.insert(0, record_case_files)
+    CASES_SENT.clear()
+    with LiveServer(app) as server:
         yield f"http://127.0.0.1:{server.port}", token
     engine.dispose()
 
@@ -110,3 +125,6 @@ def test_schemathesis_finds_no_server_errors(live: tuple[str, str], tmp_path: Pa
     counts = re.search(r"(\d+) generated, (\d+) passed", out)
     assert counts is not None and counts.group(1) == counts.group(2) and int(counts.group(1)) > 100, out[-3000:]
     assert "Operations:       5 selected / 5 total" in out and "Tested: 5" in out, out[-3000:]
+    # The hooks send case files as text: valid JSONL and CSV bodies reach the server and are scored.
+    accepted = {media for media, status in CASES_SENT if status == 201}
+    assert {"application/x-ndjson", "text/csv"} <= accepted, sorted(set(CASES_SENT))[:20]

@@ -24,7 +24,7 @@ def test_create_stores_only_a_hash_and_verifies(core: Core, clock: FixedClock) -
         assert row.token_hash == hashlib.sha256(secret.encode()).hexdigest()
         assert secret not in repr(row.model_dump())
         audit = s.exec(select(AuditEvent).where(AuditEvent.action == "token_create")).one()
-        assert audit.after == {"token": "ci-legal", "pilot": "legal-intake"}
+        assert audit.after == {"token": "ci-legal", "pilot": "legal-intake", "read_only": False}
     got = svc.verify(secret)
     assert got is not None and got.name == "ci-legal" and got.may_access("legal-intake")
     assert not got.may_access("support-drafts")

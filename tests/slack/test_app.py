@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlmodel import Session, select
 
 from adapters.server import build_web_app
 from adapters.slack.render import ActionId
@@ -18,6 +19,8 @@ from bot.clock import FixedClock
 from bot.config import Settings
 from bot.core import Core, build_core
 from bot.ports import Actor
+from bot.replies import render_text
+from storage.models import EvalRun
 from tests.slack.conftest import SIGNING_SECRET
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.payloads import (
@@ -287,3 +290,67 @@ async def test_a_failed_chart_upload_is_logged_not_raised(slack: Slack, caplog: 
             break
         await asyncio.sleep(0.05)
     assert "chart upload to DU1 failed" in caplog.text
+
+
+# ---- what Slack escapes, and requests that must not run (issue 12) ----------------------------
+
+ESCAPED_NAME = "R&amp;D &lt;beta&gt;"  # `R&D <beta>` as Slack sends it with should_escape: true
+
+
+async def test_escaped_text_is_stored_as_typed_and_escaped_once_on_the_way_out(slack: Slack) -> None:
+    answer = await slack.ask(f"new rnd-beta {ESCAPED_NAME}")
+    assert answer["response_type"] == "ephemeral"
+    assert slack.core.services.pilot_report("rnd-beta").pilot.name == "R&D <beta>"
+    assert "R&D <beta>" in render_text(slack.core.router.handle("status rnd-beta", DANA))  # console: as typed
+
+    status = json.dumps(await slack.ask("status"))
+    assert "R&amp;D &lt;beta&gt;" in status and "&amp;amp;" not in status and "<beta>" not in status
+
+    await slack.event({"type": "app_home_opened", "user": "U1", "channel": "DU1", "tab": "home"})
+    published = json.dumps((await slack.fake.wait_for("views.publish"))[0].params["view"])
+    assert "R&amp;D &lt;beta&gt;" in published and "&amp;amp;" not in published and "<beta>" not in published
+
+
+async def test_a_link_in_a_note_is_kept_as_its_url(slack: Slack) -> None:
+    seed(slack.core)
+    link = "<https://runbooks.example/rollback?team=ops&amp;v=2|rollback runbook>"
+    answer = await slack.ask(f"path support-drafts rollback done see {link}")
+    assert answer["response_type"] == "ephemeral"
+    report = slack.core.services.pilot_report("support-drafts")
+    notes = {item.item: item.note for item in report.path}
+    assert notes["rollback"] == "see rollback runbook (https://runbooks.example/rollback?team=ops&v=2)"
+    await slack.ask("path support-drafts monitoring done <https://grafana.example/d/1>")
+    notes = {item.item: item.note for item in slack.core.services.pilot_report("support-drafts").path}
+    assert notes["monitoring"] == "https://grafana.example/d/1"
+
+
+@pytest.mark.parametrize("stamp", ["soon", "1e9", "-5", "１２３"])
+async def test_a_timestamp_that_is_not_a_number_is_401(
+    slack: Slack, stamp: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = slash_body("new forged-one Forged", response_url=slack.fake.response_url())
+    headers = {**sign(body, SIGNING_SECRET), "X-Slack-Request-Timestamp": stamp}
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    resp = await slack.http.post("/slack/events", data=body.encode(), headers=headers)
+    assert resp.status == 401
+    assert slack.core.services.portfolio() == []
+    assert not [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
+
+
+async def test_a_replayed_signed_request_runs_once(slack: Slack) -> None:
+    seed(slack.core)
+    body = slash_body("eval support-drafts 96 cases 150", response_url=slack.fake.response_url())
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, SIGNING_SECRET)}
+    answers = []
+    for _ in range(4):
+        resp = await slack.http.post("/slack/events", data=body.encode(), headers=headers)
+        answers.append((resp.status, await resp.text()))
+    assert [status for status, _ in answers] == [200] * 4
+    assert "96" in answers[0][1] and [text for _, text in answers[1:]] == ["", "", ""]
+    with Session(slack.core.engine) as db:
+        assert len(db.exec(select(EvalRun)).all()) == 1
+    # A fresh signature of the same command is a new request and runs.
+    fresh = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, SIGNING_SECRET, int(time.time()) + 1)}
+    assert "96" in await (await slack.http.post("/slack/events", data=body.encode(), headers=fresh)).text()
+    with Session(slack.core.engine) as db:
+        assert len(db.exec(select(EvalRun)).all()) == 2

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from adapters.slack.inbound import NameCache
+from adapters.slack.inbound import NameCache, unescape
 
 
 class StubClient:
@@ -47,3 +47,21 @@ async def test_a_failed_lookup_leaves_the_id(failure: BaseException) -> None:
     cache = NameCache(StubClient(failure))  # type: ignore[arg-type]
     assert await cache.resolve_mentions("owner p <@U9>") == {}
     assert cache.needs_lookup("owner p <@U9>")  # nothing cached: the next command asks again
+
+
+@pytest.mark.parametrize(
+    ("sent", "meant"),
+    [
+        ("new rnd R&amp;D &lt;beta&gt;", "new rnd R&D <beta>"),
+        ("&amp;lt; stays &amp;copy;", "&lt; stays &copy;"),  # decoded once, only Slack's three entities
+        ("see <https://x.example/a?b=1&amp;c=2|the runbook>", "see the runbook (https://x.example/a?b=1&c=2)"),
+        ("<https://x.example/a>", "https://x.example/a"),
+        ("<http://example.com|example.com>", "http://example.com"),  # auto-linked as typed
+        ("<mailto:ops@x.example|ops@x.example>", "ops@x.example"),
+        ("owner p <@U024BE7LH|bob> <@U9>", "owner p <@U024BE7LH|bob> <@U9>"),  # the grammar resolves them
+        ("escalate p <#C01|ops>", "escalate p <#C01|ops>"),
+        ("<!here> and <!subteam^S1|@oncall>", "@here and @oncall"),
+    ],
+)
+def test_unescape(sent: str, meant: str) -> None:
+    assert unescape(sent) == meant

@@ -354,3 +354,34 @@ async def test_owner_without_the_app_is_reported_to_the_escalation_channel(
     assert len(posts) == 1
     assert "must install the pilotbot app" in posts[0].body["summary"]
     assert "legal-intake" in str(posts[0].card)
+
+
+async def test_an_owner_stored_by_the_29_id_is_recognised_on_their_own_answers_and_changes(
+    client: TestClient, connector: FakeConnector, teams_core: Core
+) -> None:
+    """The roster knows nobody called Tom (no aadObjectId anywhere): the owner is stored by `29:`.
+    Tom's own activities carry both ids; his answers and changes are his."""
+    url = connector.url
+    tom = {"id": "29:1tom", "name": "Tom Field"}
+    await _pilot_owned_by_dana(teams_core)
+    act = p.channel(url, "<at>pilotbot</at> owner support-drafts <at>Tom Field</at>", [p.BOT, tom])
+    assert await post(client, act) in (200, 201)
+    assert pilot(teams_core, "support-drafts").owner_id == "29:1tom"
+
+    connector.calls.clear()
+    tom_sends = {**tom, "aadObjectId": "aad-tom"}
+    value = {"action": "checkin_submit", "slug": "support-drafts", "field:handle_time": 9, "field:revision_rate": 20}
+    assert await post(client, p.card_submit(url, value, sender=tom_sends)) in (200, 201)
+    [call] = connector.sent()
+    assert "answered" in call.card_text and "Only the owner" not in call.card_text
+    with session_scope(teams_core.engine) as s:
+        rows = s.exec(select(Measurement).where(Measurement.source == "checkin")).all()
+        assert {r.recorded_by for r in rows} == {"teams:aad-tom"}
+
+    connector.calls.clear()
+    change = p.personal(url, "threshold support-drafts 92", sender=tom_sends, conv="a:1tom-personal")
+    assert await post(client, change) in (200, 201)
+    [call] = connector.sent()
+    assert "Only the owner" not in call.card_text
+    row = pilot(teams_core, "support-drafts")
+    assert (row.owner_id, row.owner_name) == ("aad-tom", "Tom Field")  # one identity from now on
