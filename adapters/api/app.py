@@ -59,7 +59,7 @@ def error(status: int, message: str, headers: dict[str, str] | None = None, **ex
 def file_errors(e: EvalFileError) -> dict[str, Any]:
     """The first MAX_ERRORS malformed rows, and how many more there were."""
     shown = [{"line": n, "message": m[:300]} for n, m in e.errors[:MAX_ERRORS]]
-    return {"errors": shown, "more_errors": max(0, len(e.errors) - MAX_ERRORS)}
+    return {"errors": shown, "more_errors": e.total - len(shown)}
 
 
 class ClientGone(Exception):

@@ -106,7 +106,7 @@ def test_serve_says_where_it_listens_what_is_mounted_and_which_database(
     assert seen["access_log_class"] is RedactingAccessLogger  # query tokens stay out of the log
     said = caplog.text
     assert "pilotbot listening on http://0.0.0.0:3000" in said
-    assert "mounted: REST API (/api/v1), metrics (GET /metrics), health (GET /healthz)" in said
+    assert "mounted: REST API (/api/v1), OFREP flags (/ofrep/v1), metrics (GET /metrics), health (GET /healthz)" in said
     db_file = api.core.settings.database_url.removeprefix("sqlite:///")
     assert f"database: SQLite file {db_file}" in said
 
