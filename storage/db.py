@@ -67,16 +67,30 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
+    with _migrating(engine) as conn:
+        command.upgrade(alembic_config(conn), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
+    with _migrating(engine) as conn:
+        command.downgrade(alembic_config(conn), revision)
+
+
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[sa.Connection]:
+    """One transaction for a migration run. On SQLite foreign keys are off meanwhile: a batch
+    migration rebuilds a table (create, copy, DROP, rename), and with them on the DROP would
+    cascade and delete every child row (measurements, eval runs, alerts...)."""
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
-            # A batch migration rebuilds a SQLite table (create, copy, DROP, rename): with foreign
-            # keys on, the DROP would cascade and delete every child row (measurements, alerts...).
             conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
             conn.commit()
         try:
             with conn.begin():
-                command.upgrade(alembic_config(conn), revision)
+                yield conn
         finally:
             if sqlite:
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
 from sqlmodel import select
 
 from bot.clock import FixedClock
@@ -17,7 +16,7 @@ from bot.config import Settings
 from bot.core import Core, build_core
 from bot.ports import Actor
 from bot.schedule.deliver import Delivery
-from storage.db import alembic_config, make_engine, session_scope, upgrade
+from storage.db import downgrade, make_engine, session_scope, upgrade
 from storage.models import Escalation
 from tests.schedule.recording import RecordingNotifier
 
@@ -102,8 +101,7 @@ def test_an_alert_stored_before_0003_is_migrated_and_worded_the_same(tmp_path: P
     assert alert.reply.lines == (OLD_PAYLOAD["todo"],)
     assert not [m for m in slack.sent if m.dest == "UB" and "eval" in m.reply.text]  # not repeated to the owner
 
-    with engine.begin() as conn:
-        command.downgrade(alembic_config(conn), "0002_outbox_backoff")
+    downgrade(engine, "0002_outbox_backoff")
     with engine.connect() as conn:
         payload = conn.execute(sa.text("SELECT payload FROM escalation")).scalar()
     assert '"new": 93.0' in payload and '"delivered"' in payload  # the facts are back where 0002 reads them
