@@ -9,6 +9,8 @@ A sentence that names a command is a `Hint`, so each surface writes the command 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -42,6 +44,38 @@ METRICS_TITLE = "Metrics vs baseline"
 EVAL_TITLE = "Latest eval"
 PATH_TITLE = "Production path"
 NEXT_TITLE = "Next steps"
+
+
+# A person named in a sentence. The sentence carries a token instead of a name, so each surface can
+# write a real mention that notifies (Slack `<@U…>`, a Teams mention entity) and plain text `@name`.
+_OPEN, _SEP, _CLOSE = "\ue000", "\ue001", "\ue002"
+_MARKS = str.maketrans("", "", _OPEN + _SEP + _CLOSE)
+MENTION_RE = re.compile(f"{_OPEN}([^{_SEP}{_CLOSE}]*){_SEP}([^{_SEP}{_CLOSE}]*){_SEP}([^{_SEP}{_CLOSE}]*){_CLOSE}")
+
+
+@dataclass(frozen=True)
+class Person:
+    platform: str
+    id: str
+    name: str
+
+
+def mention(platform: str, user_id: str, name: str | None = None) -> str:
+    """The token for a person inside a sentence; renderers turn it into their platform's mention."""
+    parts = (platform, user_id, name or user_id)
+    return _OPEN + _SEP.join(p.translate(_MARKS) for p in parts) + _CLOSE
+
+
+def mentions_in(text: str) -> list[Person]:
+    return [Person(*m.groups()) for m in MENTION_RE.finditer(text)]
+
+
+def expand_mentions(text: str, write: Callable[[Person], str]) -> str:
+    return MENTION_RE.sub(lambda m: write(Person(*m.groups())), text)
+
+
+def plain_mentions(text: str) -> str:
+    return expand_mentions(text, lambda p: "@" + p.name)
 
 
 @dataclass(frozen=True)
@@ -260,4 +294,4 @@ def render_text(reply: Reply) -> str:
     commands = [a.command for a in reply.actions if a.command]
     if commands:
         out.append("Try: " + " · ".join(f"`{c}`" for c in commands))
-    return "\n".join(out)
+    return plain_mentions("\n".join(out))

@@ -215,3 +215,13 @@ def test_ok_is_the_tone_and_actions_name_what_they_act_on() -> None:
         Action("Report", intent=Intent.OPEN_CHECKIN)
     with pytest.raises(ValueError, match="names none"):
         Action("Status")
+
+
+def test_a_mention_token_is_written_as_at_name_in_plain_text_and_lists_the_person() -> None:
+    from bot.replies import Person, mention, mentions_in, plain_mentions
+
+    token = mention("slack", "U1", "Dana\ue001 Ops")  # separators in a name cannot break the token
+    text = f"{token} missed the weekly review of `p1`."
+    assert plain_mentions(text) == "@Dana Ops missed the weekly review of `p1`."
+    assert mentions_in(text) == [Person("slack", "U1", "Dana Ops")]
+    assert render_text(Reply(text=text)) == "@Dana Ops missed the weekly review of `p1`."
