@@ -6,12 +6,13 @@ from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Actor
 from bot.schedule.alerts import eval_alerts
 from bot.schedule.messages import alert_line
-from bot.services.unit import Outcome, ServiceBase, UnitOfWork, snapshot
+from bot.services.unit import Outcome, ServiceBase, UnitOfWork, retried, snapshot
 from storage import repo
 from storage.models import EvalPolicy, EvalRun, Source
 
 
 class EvalChanges(ServiceBase):
+    @retried
     def set_threshold(
         self, actor: Actor, slug: str, pct: float, min_cases: int | None, drop_alert: float | None
     ) -> Outcome:

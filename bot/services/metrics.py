@@ -8,7 +8,7 @@ from bot.commands import USAGE
 from bot.errors import UserError
 from bot.gaps import MetricFacts, fmt_number, improvement, with_unit
 from bot.ports import Actor
-from bot.services.unit import Outcome, ServiceBase
+from bot.services.unit import Outcome, ServiceBase, retried
 from storage import repo
 from storage.models import Measurement, Metric, Source
 
@@ -16,6 +16,7 @@ BASELINE = ("unit", "direction", "baseline", "baseline_at")
 
 
 class MetricChanges(ServiceBase):
+    @retried
     def set_baseline(
         self,
         actor: Actor,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from bot.ports import Actor
-from bot.services.unit import Outcome, ServiceBase
+from bot.services.unit import Outcome, ServiceBase, retried
 from storage import repo
 from storage.models import PathItem
 
 
 class PathChanges(ServiceBase):
+    @retried
     def set_path(self, actor: Actor, slug: str, item: str, state: str, note: str | None) -> Outcome:
         with self.change(actor, slug, "path") as uow:
             row = repo.path_item(uow.session, uow.pilot_id, item)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from bot.commands import ChannelRef, UserRef
 from bot.errors import UserError
 from bot.ports import Actor
-from bot.services.unit import Outcome, ServiceBase, mention_platform, snapshot
+from bot.services.unit import Outcome, ServiceBase, mention_platform, retried, snapshot
 from storage import repo
 from storage.models import Pilot
 
@@ -18,6 +18,7 @@ ESCALATION = ("escalation_platform", "escalation_channel_id", "escalation_channe
 
 
 class PilotChanges(ServiceBase):
+    @retried
     def new_pilot(self, actor: Actor, slug: str, name: str | None) -> Outcome:
         with self.unit(actor, "new") as uow:
             if repo.pilot_by_slug(uow.session, slug) is not None:

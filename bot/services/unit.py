@@ -8,15 +8,20 @@ A UserError raised inside the block leaves the block before the commit: nothing 
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
+from bot import limits
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.errors import NotFound, UserError
@@ -26,6 +31,9 @@ from storage.db import session_scope
 from storage.models import AuditEvent, Escalation, Pilot
 
 Row = TypeVar("Row")
+P = ParamSpec("P")
+R = TypeVar("R")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -93,6 +101,7 @@ class UnitOfWork:
         self._pilot = pilot
         self._authorize = authorize
         self._tracked: tuple[Any, tuple[str, ...], dict[str, Any], dict[str, Any] | None] | None = None
+        sa.event.listen(session, "before_flush", _check_lengths)
 
     @property
     def pilot(self) -> Pilot:
@@ -156,6 +165,45 @@ class UnitOfWork:
             self.session.add(row)
             self.audit(before, {**context, **snapshot(row, *fields)})
         self.session.commit()
+
+
+def _check_lengths(session: Session, _context: Any, _instances: Any) -> None:
+    """Every new or changed row's text columns keep their one rule (bot/limits.py) before any flush:
+    SQLite would store over-long text, PostgreSQL would raise, neither can store NUL."""
+    for row in (*session.new, *session.dirty):
+        limits.check_row(row)
+
+
+def _lost_race(e: Exception) -> bool:
+    if isinstance(e, IntegrityError):
+        return True
+    # SQLite refuses a second writer's lock upgrade at once instead of waiting (SQLITE_BUSY).
+    return isinstance(e, OperationalError) and "locked" in str(e.orig)
+
+
+def retried(method: Callable[P, R]) -> Callable[P, R]:
+    """Runs a use case's unit of work once more when it lost a race on a unique key.
+
+    Ten identical first-time writes at once all read "no row yet" and insert; all but one fail on
+    the unique key (or, on SQLite, on the write lock). The second attempt sees the winner's row and
+    updates it or refuses ("already exists"); a second loss is a clear refusal, never a traceback."""
+
+    @functools.wraps(method)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except (IntegrityError, OperationalError) as e:
+            if not _lost_race(e):
+                raise
+            log.info("%s lost a write race; running it once more", method.__name__)
+        try:
+            return method(*args, **kwargs)
+        except (IntegrityError, OperationalError) as e:
+            if not _lost_race(e):
+                raise
+            raise UserError("Someone changed the same thing at the same moment; send the command again.") from None
+
+    return run
 
 
 class ServiceBase:
