@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import calendar
+import difflib
 import re
 from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from bot import limits
 from bot.errors import UserError
 from bot.gaps import PATH_ITEMS
 
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,39}")
 METRIC_RE = re.compile(r"[a-z0-9_]{1,64}")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-MAX_NAME = 200
-MAX_NOTE = 500
-MAX_VERSION = 200
+# One length rule per text field: the column lengths of storage/models.py (bot/limits.py).
+MAX_NAME = limits.limit("pilot", "name")
+MAX_NOTE = limits.limit("path_item", "note")
+MAX_VERSION = limits.limit("eval_run", "version")
+MAX_UNIT = limits.limit("metric", "unit")
 
 
 @dataclass(frozen=True)
@@ -230,7 +235,12 @@ def parse(text: str) -> Command:
     parser = _PARSERS.get(name)
     if parser is None:
         raise UnknownCommand(name)
-    return parser(args, text)
+    command = parser(args, text)
+    # The parsers name the field a bad character sits in; anything left (a stray NUL) is refused here.
+    bad = limits.problem(text, "command", len(text))
+    if bad is not None:
+        raise UserError(bad)
+    return command
 
 
 class UnknownCommand(UserError):
@@ -285,9 +295,7 @@ def parse_value(token: Number | None, cmd: str, what: str = "value") -> tuple[fl
     unit_prefix = None
     if raw.startswith("$"):
         unit_prefix, raw = "$", raw[1:]
-    if re.fullmatch(r"[+-]?\d+,\d+\D*", raw):
-        fixed = raw.replace(",", ".")
-        raise UserError(f"Use a decimal point, not a comma: write `{fixed}` instead of `{token}`.")
+    raw = _thousands(raw, token, cmd)
     m = _NUMBER_RE.match(raw)
     if not m:
         raise _usage_error(cmd, f"`{token[:60]}` is not a number")
@@ -297,9 +305,34 @@ def parse_value(token: Number | None, cmd: str, what: str = "value") -> tuple[fl
         raise _usage_error(cmd, f"`{token[:60]}` is not a number I accept; write it out in full")
     if unit is not None and not re.fullmatch(r"[^\s<>@#`]+", unit):
         raise _usage_error(cmd, f"`{token[:60]}` is not a number")
-    if unit is not None and len(unit) > 32:
-        raise _usage_error(cmd, f"The unit `{unit[:40]}…` is too long (32 characters at most)")
+    if unit is not None and len(unit) > MAX_UNIT:
+        raise _usage_error(cmd, f"The unit `{unit[:40]}…` is too long ({MAX_UNIT} characters at most)")
+    if unit is not None:
+        limits.text(unit, "metric", "unit")
     return value, unit
+
+
+_GROUPED = re.compile(r"([+-]?)(\d{1,3}(?:,\d{3})+)((?:\.\d+)?(?:[^\d\s,.].*)?)")
+_COMMA = re.compile(r"([+-]?\d*),(\d+)((?:[^\d\s,.].*)?)")
+
+
+def _thousands(raw: str, token: str, cmd: str) -> str:
+    """`1,200` and `1,200.5` carry thousands separators (1200, 1200.5): commas between groups of
+    three digits are dropped. Any other comma is a decimal comma (`0,5`), refused with the number
+    written with a point, which is what the writer meant."""
+    m = _GROUPED.fullmatch(raw)
+    if m:
+        return m.group(1) + m.group(2).replace(",", "") + m.group(3)
+    m = _COMMA.fullmatch(raw)
+    if m:
+        fixed = f"{m.group(1) or '0'}.{m.group(2)}{m.group(3)}"
+        raise UserError(
+            f"Use a decimal point, not a comma: write `{fixed[:60]}` instead of `{token[:60]}` "
+            "(a comma only separates thousands, as in `1,200`)."
+        )
+    if "," in raw and re.match(r"[+-]?[\d.]*,", raw):
+        raise _usage_error(cmd, f"`{token[:60]}` is not a number (commas separate thousands, as in `1,200.5`)")
+    return raw
 
 
 def _in_range(value: float, shown: str, cmd: str) -> float:
@@ -326,6 +359,8 @@ def parse_int(token: str | int | None, cmd: str, what: str, low: int = 1, high: 
     """A whole number from a grammar token, or a JSON integer from the REST API."""
     if isinstance(token, int) and not isinstance(token, bool):
         token = str(token)
+    if isinstance(token, str) and re.fullmatch(r"\d{1,3}(?:,\d{3})+", token):
+        token = token.replace(",", "")  # `1,200` cases: a thousands separator, as in parse_value
     if not isinstance(token, str) or not re.fullmatch(r"\d{1,9}", token):
         shown = f"`{str(token)[:60]}`" if token else "nothing"
         raise _usage_error(cmd, f"The {what} must be a whole number, not {shown}")
@@ -338,12 +373,17 @@ def parse_int(token: str | int | None, cmd: str, what: str, low: int = 1, high: 
 def parse_date(token: str | None, cmd: str) -> date:
     if token is None:
         raise _usage_error(cmd, "The date is missing")
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", token):
-            raise ValueError
-        return date.fromisoformat(token)
-    except ValueError:
-        raise _usage_error(cmd, f"`{token[:60]}` is not a date in the form YYYY-MM-DD") from None
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", token)
+    if not m:
+        raise _usage_error(cmd, f"`{token[:60]}` is not a date in the form YYYY-MM-DD")
+    year, month, day = (int(g) for g in m.groups())
+    if not 1 <= month <= 12:
+        raise _usage_error(cmd, f"{token} does not exist (there is no month {month}; months run 01 to 12)")
+    days = calendar.monthrange(max(year, 1), month)[1]
+    if not 1 <= day <= days or year < 1:
+        month_name = calendar.month_name[month] + (f" {year}" if month == 2 else "")
+        raise _usage_error(cmd, f"{token} does not exist ({month_name} has {days} days)")
+    return date(year, month, day)
 
 
 def parse_user(token: str | None, cmd: str) -> UserRef:
@@ -351,7 +391,8 @@ def parse_user(token: str | None, cmd: str) -> UserRef:
         raise _usage_error(cmd, "Who? Mention the user")
     m = _MENTION_RE.match(token)
     if m:
-        return UserRef(m.group(1), m.group(2) or None)
+        uid = limits.text(m.group(1), "pilot", "owner_id", "user id")
+        return UserRef(uid, _display_name(m.group(2), "owner_name"))
     m = _BARE_NAME_RE.match(token)
     if m and token.startswith("@"):
         return UserRef(m.group(1), m.group(1), bare=True)
@@ -363,11 +404,23 @@ def parse_channel(token: str | None, cmd: str) -> ChannelRef:
         raise _usage_error(cmd, "Which channel? Mention it")
     m = _CHANNEL_RE.match(token)
     if m:
-        return ChannelRef(m.group(1), m.group(2) or None)
+        cid = limits.text(m.group(1), "pilot", "escalation_channel_id", "channel id")
+        return ChannelRef(cid, _display_name(m.group(2), "escalation_channel_name"))
     m = _BARE_NAME_RE.match(token)
     if m and token.startswith("#"):
         return ChannelRef(m.group(1), m.group(1), bare=True)
     raise _usage_error(cmd, f"`{token[:60]}` is not a channel mention")
+
+
+def _display_name(name: str | None, column: str) -> str | None:
+    """The `|name` of a mention is the platform's display name: trimmed to fit, never refused."""
+    return limits.clip(name, "pilot", column) or None if name else None
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """` Did you mean `x`?` for the closest choice, or nothing: the hint every refusal of a name gives."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" Did you mean `{close[0]}`?" if close else ""
 
 
 def parse_weekday(token: str | None, cmd: str) -> int:
@@ -389,13 +442,20 @@ def parse_time(token: str | None, cmd: str) -> str:
 
 
 def parse_tz(token: str, cmd: str) -> str:
+    most = limits.limit("pilot", "checkin_tz")
+    if len(token) > most:
+        raise _usage_error(cmd, f"`{token[:40]}…` is not an IANA time zone ({most} characters at most)")
+    limits.text(token, "pilot", "checkin_tz")
     try:
         ZoneInfo(token)
-    except (ZoneInfoNotFoundError, ValueError):
-        lowered = {z.lower(): z for z in available_timezones()}
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name the file system refuses
+        zones = sorted(available_timezones())
+        lowered = {z.lower(): z for z in zones}
         if token.lower() in lowered:
             return lowered[token.lower()]
-        raise _usage_error(cmd, f"`{token[:60]}` is not an IANA time zone such as Europe/Berlin") from None
+        close = difflib.get_close_matches(token.lower(), list(lowered), n=1, cutoff=0.6)
+        hint = f"; did you mean `{lowered[close[0]]}`?" if close else " such as Europe/Berlin"
+        raise UserError(f"`{token[:60]}` is not an IANA time zone{hint} Write `{USAGE[cmd]}`.") from None
     return token
 
 
@@ -422,8 +482,8 @@ def _p_help(args: list[str], text: str) -> Command:
 def _p_new(args: list[str], text: str) -> Command:
     slug = parse_slug(args[0] if args else None, "new")
     name = _rest(text, 2) or None
-    if name is not None and len(name) > MAX_NAME:
-        raise _usage_error("new", f"The name is too long ({len(name)} characters, {MAX_NAME} at most)")
+    if name is not None:
+        limits.text(name, "pilot", "name")
     return New(slug, name)
 
 
@@ -466,9 +526,9 @@ def _p_baseline(args: list[str], text: str) -> Command:
             at = parse_date(rest[i + 1] if i + 1 < len(rest) else None, "baseline")
             i += 1
         elif unit is None and i == 0:
-            if len(rest[i]) > 32 or not re.fullmatch(r"[^\s<>@#`]+", rest[i]):
+            if len(rest[i]) > MAX_UNIT or not re.fullmatch(r"[^\s<>@#`]+", rest[i]):
                 raise _usage_error("baseline", f"`{rest[i][:40]}` is not a unit")
-            unit = rest[i]
+            unit = limits.text(rest[i], "metric", "unit")
         else:
             raise _usage_error("baseline", f"I did not expect `{rest[i][:60]}`")
         i += 1
@@ -480,8 +540,8 @@ def _p_measure(args: list[str], text: str) -> Command:
     metric = parse_metric(args[1] if len(args) > 1 else None, "measure")
     value, unit = parse_value(args[2] if len(args) > 2 else None, "measure")
     rest = args[3:]
-    if unit is None and len(rest) == 1 and len(rest[0]) <= 32:
-        unit, rest = rest[0], []
+    if unit is None and len(rest) == 1 and len(rest[0]) <= MAX_UNIT:
+        unit, rest = limits.text(rest[0], "metric", "unit"), []
     _too_many("measure", rest)
     return Measure(slug, metric, value, unit)
 
@@ -525,8 +585,7 @@ def _p_eval(args: list[str], text: str) -> Command:
             version = " ".join(rest[i + 1 :]).strip() or None
             if version is None:
                 raise _usage_error("eval", "The version text is missing")
-            if len(version) > MAX_VERSION:
-                raise _usage_error("eval", f"The version is too long ({MAX_VERSION} characters at most)")
+            limits.text(version, "eval_run", "version")
             break
         else:
             raise _usage_error("eval", f"I did not expect `{rest[i][:60]}`")
@@ -541,13 +600,16 @@ def _p_path(args: list[str], text: str) -> Command:
         raise _usage_error("path", f"Which item? One of {', '.join(PATH_ITEMS)}")
     item = args[1].lower().replace("_", "-")
     if item not in PATH_ITEMS:
-        raise _usage_error("path", f"`{args[1][:60]}` is not a path item; use one of {', '.join(PATH_ITEMS)}")
+        raise UserError(
+            f"`{args[1][:60]}` is not a path item.{did_you_mean(item, PATH_ITEMS)} "
+            f"The items are {', '.join(PATH_ITEMS)}: write `{USAGE['path']}`."
+        )
     state = args[2].lower() if len(args) > 2 else None
     if state not in ("done", "todo"):
         raise _usage_error("path", "Say whether the item is `done` or `todo`")
     note = _rest(text, 4) or None
-    if note is not None and len(note) > MAX_NOTE:
-        raise _usage_error("path", f"The note is too long ({MAX_NOTE} characters at most)")
+    if note is not None:
+        limits.text(note, "path_item", "note")
     return Path(slug, item, state, note)
 
 

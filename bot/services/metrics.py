@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.commands import USAGE
+from bot import units
+from bot.commands import USAGE, did_you_mean
 from bot.errors import UserError
-from bot.gaps import MetricFacts, fmt_number, improvement, with_unit
+from bot.gaps import MetricFacts, improvement, with_unit
 from bot.ports import Actor
 from bot.services.unit import Outcome, ServiceBase, retried
 from storage import repo
@@ -33,6 +34,8 @@ class MetricChanges(ServiceBase):
             raise UserError(f"A baseline cannot be measured in the future ({at.isoformat()}).", USAGE["baseline"])
         with self.change(actor, slug, "baseline") as uow:
             m = repo.metric(uow.session, uow.pilot_id, key)
+            # A known metric keeps its unit: `$4.10` does not turn a EUR baseline into dollars.
+            value, note = units.fit(value, unit, m.unit if m else (unit or ""), f"baseline {slug} {key}")
             uow.track(m, *BASELINE, metric=key)
             if m is None:
                 m = Metric(
@@ -45,7 +48,7 @@ class MetricChanges(ServiceBase):
                     created_at=uow.now,
                 )
             else:
-                m.unit = unit if unit is not None else m.unit
+                m.unit = m.unit or unit or ""  # a known unit stays (units.fit refused another)
                 m.direction = direction or m.direction
                 m.baseline, m.baseline_at = value, at
             uow.save(m)
@@ -58,6 +61,7 @@ class MetricChanges(ServiceBase):
         return Outcome(
             f"Baseline for `{slug}` {key}: {with_unit(value, m.unit)} ({m.direction} is better), "
             f"measured {at.isoformat()}, {when}.",
+            [note] if note else [],
             pilot=uow.pilot,
         )
 
@@ -68,15 +72,13 @@ class MetricChanges(ServiceBase):
             m = repo.metric(uow.session, uow.pilot_id, key)
             if m is None:
                 known = [x.key for x, _ in repo.metrics_with_latest(uow.session, uow.pilot_id)]
+                close = did_you_mean(key, known)
                 hint = f" (known: {', '.join(known)})" if known else ""
                 raise UserError(
-                    f"`{slug}` has no metric `{key}`{hint}; record its baseline first: "
-                    f"`baseline {slug} {key} <value> <unit>`."
+                    f"`{slug}` has no metric `{key}`{hint}.{close} To start a new metric, record its "
+                    f"baseline first: `baseline {slug} {key} <value> <unit>`."
                 )
-            if unit is not None and m.unit and unit.lower() != m.unit.lower():
-                raise UserError(
-                    f"`{key}` is measured in {m.unit}, not {unit}: write `measure {slug} {key} {fmt_number(value)}`."
-                )
+            value, note = units.fit(value, unit, m.unit, f"measure {slug} {key}")
             uow.save(
                 Measurement(
                     metric_id=m.id or 0, value=value, measured_at=uow.now, source=source.value, recorded_by=actor.ref
@@ -84,4 +86,4 @@ class MetricChanges(ServiceBase):
             )
             uow.audit(None, {"metric": key, "value": value, "source": source.value})
         facts = MetricFacts(m.key, m.unit, m.direction, m.baseline, m.baseline_at, value, uow.now)
-        return Outcome(f"Recorded {improvement(facts)}.", pilot=uow.pilot)
+        return Outcome(f"Recorded {improvement(facts)}.", [note] if note else [], pilot=uow.pilot)
