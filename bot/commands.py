@@ -237,7 +237,9 @@ def parse(text: str) -> Command:
         raise UnknownCommand(name)
     command = parser(args, text)
     # The parsers name the field a bad character sits in; anything left (a stray NUL) is refused here.
-    bad = limits.problem(text, "command", len(text))
+    # Mentions are left out: their display names come from the platform and are trimmed, not refused.
+    rest = re.sub(r"<[@#][^<>]*>", "", text)
+    bad = limits.problem(rest, "command", len(rest))
     if bad is not None:
         raise UserError(bad)
     return command

@@ -88,12 +88,11 @@ def check_row(row: Any) -> None:
     if not isinstance(table, sa.Table):
         return
     for col in table.columns:
-        if not isinstance(col.type, sa.String):
-            continue
         value = getattr(row, col.name, None)
         if not isinstance(value, str):
             continue
-        most = col.type.length if isinstance(col.type.length, int) else len(value)
+        length = getattr(col.type, "length", None)  # SQLModel's AutoString passes its String's length on
+        most = length if isinstance(length, int) else len(value)
         sentence = problem(value, label(table.name, col.name), most)
         if sentence is not None:
             raise UserError(sentence)

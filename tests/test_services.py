@@ -71,7 +71,9 @@ def test_unknown_slug_suggests_the_close_one(core: Core) -> None:
 def test_only_owner_or_admin_may_change(core: Core) -> None:
     setup_pilot(core)
     msg = refuse(core, "golive support-drafts 2026-10-01", EVE)
-    assert msg == "Only the owner of `support-drafts` (@bob) or an admin can change it."
+    assert msg.startswith("Only the owner of `support-drafts` (@bob) or an admin can change it. ")
+    # ... and how one becomes an admin, with the refused user's own entry (issue 12)
+    assert "PILOTBOT_ADMINS" in msg and "add you there as `console:eve`" in msg and "`<platform>:<user id>`" in msg
     refuse(core, "golive support-drafts 2026-10-01", ANA)  # the creator lost the right once an owner exists
     run(core, "golive support-drafts 2026-10-01", BOB)
     run(core, "golive support-drafts 2026-10-02", ROOT)

@@ -231,8 +231,8 @@ async def post_eval_cases(request: web.Request) -> web.Response:
             415, "Send labelled cases as JSONL (Content-Type: application/x-ndjson) or CSV (Content-Type: text/csv)."
         )
     version = request.query.get("version", "").strip() or None
-    if version is not None and len(version) > 200:
-        raise ApiError(422, "`version` is too long (200 characters at most).")
+    if version is not None:
+        version = pl.version_of(version)  # one length rule (bot/limits.py), 422 otherwise
     raw = await _body_bytes(request)
     try:
         text = raw.decode("utf-8-sig")

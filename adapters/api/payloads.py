@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from bot import commands as c
+from bot import limits
 from bot.errors import UserError
 from bot.evalscore import EvalScore
 from bot.gaps import improvement, ready_line, verdict
@@ -52,6 +53,15 @@ def _unexpected(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
         raise BadInput(f"Unexpected field `{str(extra[0])[:40]}`; allowed: {', '.join(allowed)}.")
 
 
+def _text(value: str, table: str, column: str, name: str) -> str:
+    """A text field under its one length rule (bot/limits.py: the column's length, no NUL, no
+    lone surrogate), refused as HTTP 422 naming the field."""
+    try:
+        return limits.text(value, table, column, f"`{name}`")
+    except UserError as e:
+        raise BadInput(e.message) from None
+
+
 def _plain(e: UserError) -> BadInput:
     # The chat usage line (`write eval <slug> ...`) means nothing to an API client: keep the sentence.
     return BadInput(e.message.rstrip(".") + ".")
@@ -78,9 +88,14 @@ def eval_body(body: dict[str, Any]) -> EvalBody:
         if not isinstance(version, str):
             raise BadInput("`version` must be a string.")
         version = version.strip() or None
-        if version is not None and len(version) > c.MAX_VERSION:
-            raise BadInput(f"`version` is too long ({c.MAX_VERSION} characters at most).")
+        if version is not None:
+            _text(version, "eval_run", "version", "version")
     return EvalBody(score, cases, version, fraction)
+
+
+def version_of(raw: str) -> str:
+    """An eval version from the query string (`POST …/evals/cases?version=`)."""
+    return _text(raw, "eval_run", "version", "version")
 
 
 def measurement_body(body: dict[str, Any]) -> MeasurementBody:
@@ -88,11 +103,14 @@ def measurement_body(body: dict[str, Any]) -> MeasurementBody:
     metric, value = body.get("metric"), body.get("value")
     if not isinstance(metric, str):
         raise BadInput("`metric` is missing or not a string (a metric key such as handle_time).")
+    _text(metric, "metric", "key", "metric")
     if "value" not in body:
         raise BadInput("`value` is missing (a number, e.g. 9).")
     unit = body.get("unit")
-    if unit is not None and (not isinstance(unit, str) or len(unit) > 32):
-        raise BadInput("`unit` must be a string of at most 32 characters.")
+    if unit is not None and not isinstance(unit, str):
+        raise BadInput(f"`unit` must be a string of at most {c.MAX_UNIT} characters.")
+    if unit is not None:
+        _text(unit, "metric", "unit", "unit")
     try:
         key = c.parse_metric(metric, "measure")
         number, attached = c.parse_value(_json_number(value, "value"), "measure")

@@ -11,6 +11,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import limits
 from bot.commands import strip_prefix
 from bot.ports import Actor
 
@@ -95,7 +96,9 @@ def actor_from_user(user: dict[str, Any]) -> Actor:
 
 def display_name(user: dict[str, Any]) -> str | None:
     profile = user.get("profile") or {}
-    return profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
+    name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
+    # The platform's name, stored as the owner's: trimmed to the column's rule rather than refusing the command.
+    return limits.clip(str(name), "pilot", "owner_name") or None if name else None
 
 
 class NameCache:

@@ -16,6 +16,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity
 
+from bot import limits
 from bot.ports import Actor
 
 PLATFORM = "teams"
@@ -72,7 +73,8 @@ def mentions(activity: Activity) -> list[Mention]:
 
 
 def _clean_name(name: str) -> str:
-    return re.sub(r"[<>|]", "", name).strip() or "user"
+    # A display name from the platform: trimmed to the column's rule (bot/limits.py), never refused.
+    return limits.clip(re.sub(r"[<>|]", "", name).strip(), "pilot", "owner_name") or "user"
 
 
 def command_text(activity: Activity, resolved: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
@@ -90,7 +92,7 @@ def command_text(activity: Activity, resolved: dict[str, str] | None = None) -> 
             replacement = f"<#{m.id}|{_clean_name(m.name)}>"
         else:
             uid = m.aad_object_id or (resolved or {}).get(m.id) or m.id
-            names[uid] = m.name
+            names[uid] = limits.clip(m.name, "pilot", "owner_name")
             replacement = f"<@{uid}|{_clean_name(m.name)}>"
         text = text.replace(m.text, replacement, 1)
     # Any tag left (a mention without its entity) is dropped rather than parsed as a command word.

@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from bot import limits
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import ADMINS_EXAMPLE, Settings
 from bot.errors import NotFound, UserError
 from bot.ports import Actor
 from storage import repo
@@ -206,6 +206,15 @@ def retried(method: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
+def become_admin(actor: Actor) -> str:
+    """How one becomes an admin, with the actor's own entry to add (SPEC §10: PILOTBOT_ADMINS)."""
+    return (
+        f"Admins are listed in the PILOTBOT_ADMINS setting of the pilotbot server: whoever runs it can add "
+        f"you there as `{actor.ref}` (entries are `<platform>:<user id>`, comma-separated, as in "
+        f"`PILOTBOT_ADMINS={ADMINS_EXAMPLE}`)."
+    )
+
+
 class ServiceBase:
     """What every use case shares: the engine, settings and clock, and the unit of work."""
 
@@ -266,8 +275,11 @@ class ServiceBase:
             if (pilot.owner_platform, pilot.owner_id) == (actor.platform, actor.user_id):
                 return
             raise UserError(
-                f"Only the owner of `{pilot.slug}` (@{pilot.owner_name or pilot.owner_id}) or an admin can change it."
+                f"Only the owner of `{pilot.slug}` (@{pilot.owner_name or pilot.owner_id}) or an admin can change it. "
+                + become_admin(actor)
             )
         if pilot.created_by == actor.ref:
             return
-        raise UserError(f"`{pilot.slug}` has no owner yet, so only its creator or an admin can change it.")
+        raise UserError(
+            f"`{pilot.slug}` has no owner yet, so only its creator or an admin can change it. " + become_admin(actor)
+        )
