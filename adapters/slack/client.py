@@ -24,7 +24,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from adapters.slack.pacing import Pacer
+from adapters.slack.pacing import CHANNEL_LIMITS, METHOD_LIMITS, Pacer, scaled_limits
 from bot.config import Settings
 
 RATE_LIMIT_RETRIES = 3  # each waits Retry-After (+ <1 s jitter, slack_sdk's own)
@@ -95,15 +95,16 @@ class PacedWebClient(AsyncWebClient):
 # Slack's limits belong to the app's token in a workspace, not to one client object: the Bolt
 # app's client and the scheduler's notifier client of one process share one Pacer. (Two replicas
 # each pace to the full limit; the 429s they then get are still honoured.)
-_PACERS: dict[tuple[str, str], Pacer] = {}
+_PACERS: dict[tuple[str, str, float], Pacer] = {}
 
 
 def workspace_pacer(settings: Settings) -> Pacer:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
-    key = (settings.slack_api_url, token)
+    key = (settings.slack_api_url, token, settings.slack_rate_limit_factor)
     pacer = _PACERS.get(key)
     if pacer is None:
-        pacer = _PACERS[key] = Pacer()
+        factor = settings.slack_rate_limit_factor
+        pacer = _PACERS[key] = Pacer(scaled_limits(METHOD_LIMITS, factor), scaled_limits(CHANNEL_LIMITS, factor))
     return pacer
 
 

@@ -195,6 +195,16 @@ class Pacer:
         self.blocked_until[method] = max(self.blocked_until.get(method, until), until)
 
 
+def scaled_limits(limits: Mapping[str, Limit], factor: float) -> dict[str, Limit]:
+    """`limits` with `factor` times the calls (and burst) per window: a Slack that allows more."""
+    if factor <= 0:
+        raise ValueError(f"a rate limit factor must be above 0, got {factor}")
+    return {
+        m: Limit(max(1, round(x.calls * factor)), x.per, max(1, min(round(x.burst * factor), round(x.calls * factor))))
+        for m, x in limits.items()
+    }
+
+
 def scaled_time(factor: float) -> tuple[Clock, Sleep]:
     """A clock running `factor` times faster than real time, and the sleep that goes with it:
     the bench replays Slack's per-minute limits in 60/factor real seconds."""
