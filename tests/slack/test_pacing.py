@@ -13,7 +13,7 @@ import pytest
 
 from adapters.slack.client import make_slack_client, retry_after
 from adapters.slack.notifier import SlackNotifier
-from adapters.slack.pacing import METHOD_LIMITS, Limit, Pacer, scaled_time
+from adapters.slack.pacing import METHOD_LIMITS, Limit, Pacer, scaled_limits, scaled_time
 from bot.config import Settings
 from bot.ports import Destination
 from bot.replies import Reply
@@ -192,3 +192,13 @@ async def test_one_429_makes_every_concurrent_sender_wait(sqlite_url: str) -> No
         assert tiers.refused["chat.postMessage"] <= 2
     finally:
         await fake.stop()
+
+
+def test_the_rate_limit_factor_setting_scales_the_paced_tiers(sqlite_url: str) -> None:
+    base = slack_settings(sqlite_url, "http://127.0.0.1:11/api/")
+    faster = base.model_copy(update={"slack_rate_limit_factor": 10.0})
+    assert make_slack_client(base).pacer.limits["conversations.open"].calls == 50
+    assert make_slack_client(faster).pacer.limits["conversations.open"].calls == 500
+    assert make_slack_client(faster).pacer.channel_limits["chat.postMessage"].calls == 10
+    with pytest.raises(ValueError, match="above 0"):
+        scaled_limits(METHOD_LIMITS, 0)
