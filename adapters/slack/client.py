@@ -27,7 +27,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from adapters.slack.pacing import CHANNEL_LIMITS, METHOD_LIMITS, Pacer, scaled_limits
 from bot.config import Settings
 
-RATE_LIMIT_RETRIES = 3  # each waits Retry-After (+ <1 s jitter, slack_sdk's own)
+RATE_LIMIT_RETRIES = 3  # each after the Retry-After, which holds every sender of the method back
 SERVER_ERROR_RETRIES = 2  # 500/503, exponential backoff
 CONNECTION_RETRIES = 2
 
