@@ -164,11 +164,11 @@ async def test_fan_out_against_the_tiers_sends_everything_once_with_almost_no_42
     settings = slack_settings(sqlite_url, tier_fake.api_url)
     limits = {"conversations.open": Limit(8, 60.0, burst=2), "chat.postMessage": Limit(12, 60.0, burst=2)}
     notifier = paced_notifier(tier_fake, settings, limits, SCALE)
-    owners = [Destination("slack", f"U{i:03d}") for i in range(20)]
+    owners = [Destination.user("slack", f"U{i:03d}") for i in range(20)]
     # Week 1: every owner needs conversations.open, then chat.postMessage.
-    await asyncio.gather(*(notifier.send_dm(o, REPLY) for o in owners))
+    await asyncio.gather(*(notifier.send(o, REPLY) for o in owners))
     # Week 2: the DM channel ids are reused, posts only.
-    await asyncio.gather(*(notifier.send_dm(o, REPLY) for o in owners))
+    await asyncio.gather(*(notifier.send(o, REPLY) for o in owners))
     assert tier_fake.tiers is not None
     assert len([c for c in tier_fake.of("conversations.open")]) - tier_fake.tiers.refused["conversations.open"] == 20
     assert tier_fake.posted == {f"DU{i:03d}": 2 for i in range(20)}  # no loss, no duplicate
@@ -182,10 +182,10 @@ async def test_one_429_makes_every_concurrent_sender_wait(sqlite_url: str) -> No
     try:
         settings = slack_settings(sqlite_url, fake.api_url)
         notifier = paced_notifier(fake, settings, {"chat.postMessage": Limit(600, 60.0)}, scale)
-        await notifier.send_channel(Destination("slack", "C99", is_channel=True), REPLY)  # connected
+        await notifier.send(Destination.channel("slack", "C99"), REPLY)  # connected
         fake.fail("chat.postMessage", status=429, retry_after=1, times=1)  # Slack refuses for 1 s
-        channels = [Destination("slack", f"C{i:02d}", is_channel=True) for i in range(30)]
-        await asyncio.gather(*(notifier.send_channel(c, REPLY) for c in channels))
+        channels = [Destination.channel("slack", f"C{i:02d}") for i in range(30)]
+        await asyncio.gather(*(notifier.send(c, REPLY) for c in channels))
         assert fake.posted == {f"C{i:02d}": 1 for i in range(30)} | {"C99": 1}
         # Without the hold, each sender that goes during that second would get its own 429 (~9).
         # The first 429 held every other sender back: at most one more was already on its way.
