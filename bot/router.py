@@ -130,7 +130,10 @@ class Router:
         return Reply(
             text=f"Cases of `{pilot.slug}` over its last labelled eval runs:",
             lines=tuple(history_lines(hist)),
-            actions=(Action("Status", command=f"status {pilot.slug}"), Action("History", command=f"history {pilot.slug}")),
+            actions=(
+                Action("Status", command=f"status {pilot.slug}"),
+                Action("History", command=f"history {pilot.slug}"),
+            ),
         )
 
     def audit(self, slug: str) -> Reply:

@@ -228,7 +228,9 @@ async def post_eval_cases(request: web.Request) -> web.Response:
     fmt = format_of(content_type=request.headers.get("Content-Type", ""))
     if fmt is None:
         raise ApiError(
-            415, "Send labelled cases as JSONL (Content-Type: application/x-ndjson), CSV (text/csv) or JUnit XML (application/xml)."
+            415,
+            "Send labelled cases as JSONL (Content-Type: application/x-ndjson), CSV (text/csv) "
+            "or JUnit XML (application/xml).",
         )
     version = request.query.get("version", "").strip() or None
     if version is not None and len(version) > 200:

@@ -14,13 +14,13 @@ from bot import commands as c
 from bot.errors import UserError
 from bot.evals.compare import CaseHistory, Flips, flips_text, history_lines
 from bot.evalscore import EvalScore
-from bot.services.evals import EvalOutcome
-from storage.cases import CaseResult
 from bot.gaps import improvement, ready_line, verdict
 from bot.reports import PilotReport, PortfolioEntry
 from bot.schedule.messages import eval_headline
 from bot.services import Outcome
+from bot.services.evals import EvalOutcome
 from bot.views import next_step, owner_label
+from storage.cases import CaseResult
 
 
 class BadInput(UserError):

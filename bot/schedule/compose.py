@@ -18,8 +18,8 @@ from bot.replies import Reply
 from bot.reports import PilotReport, pilot_report, portfolio
 from bot.schedule.messages import (
     EVAL_KINDS,
-    bar_lowered_reply,
     DigestFacts,
+    bar_lowered_reply,
     checkin_prompt,
     digest_escalation_line,
     digest_reply,

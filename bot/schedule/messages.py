@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.evals.compare import Flips, flips_text
 from bot.forms import CheckinForm
 from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Destination
-from bot.evals.compare import Flips, flips_text
 from bot.replies import Action, Reply, Tone, mention, plain_mentions
 from bot.reports import PilotReport, PortfolioEntry
 from bot.views import checkin_action, gap_card, portfolio_reply

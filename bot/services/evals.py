@@ -72,7 +72,6 @@ class EvalChanges(ServiceBase):
         with self.change(actor, slug, "eval") as uow:
             return add_eval(uow, score, cases, version, source, field_scores, results)
 
-
     def cases(self, slug: str) -> tuple[Pilot, CaseHistory]:
         """Flaky and always-failing cases over the pilot's last 10 labelled runs (`cases <slug>`)."""
         with self.reading(slug) as (s, pilot):

@@ -40,7 +40,10 @@ def _posts(fake: FakeSlack, since: int) -> list[tuple[str, str]]:
 
 
 async def test_93_89_88_5_95_92_5_is_page_nothing_recovery_warn_each_once(
-    fake: FakeSlack, client, sqlite_url: str, clock: FixedClock  # type: ignore[no-untyped-def]
+    fake: FakeSlack,
+    client,
+    sqlite_url: str,
+    clock: FixedClock,  # type: ignore[no-untyped-def]
 ) -> None:
     core = _core(fake, sqlite_url, clock)
     core.services.set_threshold(UB, "p1", 90, 100, 2)
@@ -65,7 +68,10 @@ async def test_93_89_88_5_95_92_5_is_page_nothing_recovery_warn_each_once(
 
 
 async def test_a_labelled_run_below_the_bar_names_its_flipped_cases_in_the_alert(
-    fake: FakeSlack, client, sqlite_url: str, clock: FixedClock  # type: ignore[no-untyped-def]
+    fake: FakeSlack,
+    client,
+    sqlite_url: str,
+    clock: FixedClock,  # type: ignore[no-untyped-def]
 ) -> None:
     """Two runs of the same 150 cases through REST (JSONL, then JUnit): the REST body, the console
     reply and the Slack alert name the same regressed and fixed cases."""
