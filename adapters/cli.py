@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -242,7 +242,6 @@ def eval_import(
 
     from adapters.console import console_actor
     from bot.errors import UserError
-    from bot.evals.compare import flips_text
     from bot.evalscore import FORMATS, format_of, score_text
     from storage.models import Source
 
@@ -263,50 +262,24 @@ def eval_import(
     try:
         scored = score_text(text, kind)
         out = core.services.record_eval(
-            actor, slug.lower(), scored.score, scored.cases, version, Source.command, scored.field_accuracy
+            actor,
+            slug.lower(),
+            scored.score,
+            scored.cases,
+            version,
+            Source.command,
+            scored.field_accuracy,
+            scored.results,
         )
     except UserError as e:
         typer.echo(e.sentence, err=True)
         raise typer.Exit(1) from None
-    flipped, verdict = _attach_cases(core, slug.lower(), actor.ref, scored)
-    for line in [out.text, *scored.summary_lines(), *out.lines, flips_text(flipped)]:
+    for line in [out.text, *scored.summary_lines(), *out.lines]:
         typer.echo(line)
-    if gate:
-        typer.echo(verdict.text(), err=not verdict.passed)
-        if not verdict.passed:
+    if gate and out.gate is not None:
+        typer.echo(out.gate.text(), err=not out.gate.passed)
+        if not out.gate.passed:
             raise typer.Exit(1)
-
-
-if TYPE_CHECKING:
-    from bot.core import Core
-    from bot.evals.compare import Flips
-    from bot.evals.gate import Gate
-    from bot.evalscore import EvalScore
-
-
-def _attach_cases(core: Core, slug: str, by: str, scored: EvalScore) -> tuple[Flips, Gate]:
-    """Store the per-case results with the run just recorded; return its flips and gate verdict.
-
-    A second unit of work right after `record_eval` until the service stores the results in its
-    own transaction (bot/evals/record.py `attach_results` takes that session): the run is found
-    as the pilot's newest run by this actor with this score and no results yet.
-    """
-    from bot.evals import record
-    from storage import repo
-    from storage.db import session_scope
-    from storage.models import EvalCaseResult
-
-    with session_scope(core.engine) as s:
-        pilot = repo.pilot_by_slug(s, slug)
-        assert pilot is not None and pilot.id is not None  # record_eval just found it
-        latest = repo.latest_evals(s, pilot.id, 20)
-        mine = [r for r in latest if r.recorded_by == by and r.score == scored.score]
-        run = next((r for r in mine if s.get(EvalCaseResult, r.id) is None), latest[0])
-        assert run.id is not None
-        flipped = record.attach_results(s, pilot.id, run.id, scored.results)
-        verdict = record.gate_for(s, pilot.id, slug, run.score, run.cases)
-        s.commit()
-    return flipped, verdict
 
 
 def main() -> None:

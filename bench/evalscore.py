@@ -4,11 +4,12 @@ scoring alone, in the same process with alternating rounds; and database growth 
 Each round, in alternating order:
   score    `score_text` of a 20,000-case JSONL file (parse + score; what issue 7 measured)
   import   what `pilotbot eval import` did before per-case results: score + record the run
-  cases    score + record + store the per-case results + flips against the previous labelled
-           20,000-case run (the two alternating files differ in about 5,200 cases: every compare
-           lists flips, a worse case than a real regression)
-  (attach  the per-case part alone, timed inside `cases`: store the packed row, read the previous
-           labelled run, compare)
+  cases    score + record the run WITH its per-case results in the run's own transaction
+           (`record_eval(..., results=...)`: the packed row, the previous labelled run read, the
+           flips against it, the alert decision, the gate) — what `pilotbot eval import` and the REST
+           route do now. The two alternating files differ in about 5,200 cases: every compare lists
+           flips, a worse case than a real regression
+  (attach  the per-case part alone: `cases` minus `import`, median of the per-round differences)
 Prints median and spread (min-max, interquartile range) of wall time and of process CPU time
 (the machine may be shared: CPU time is the steadier figure), the ratios of the medians, and the
 database growth per labelled run (packed row bytes, and the SQLite file after a WAL checkpoint).
@@ -36,11 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.clock import FixedClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.core import Core, build_core  # noqa: E402
-from bot.evals import record  # noqa: E402
 from bot.evalscore import score_text  # noqa: E402
 from bot.ports import Actor  # noqa: E402
-from storage import repo  # noqa: E402
-from storage.db import session_scope  # noqa: E402
 
 ANA = Actor("console", "ana", "Ana")
 SLUG = "legal-intake"
@@ -88,10 +86,6 @@ def main() -> None:
     for cmd in (f"new {SLUG} Legal intake", f"owner {SLUG} @ana", f"threshold {SLUG} 95 min-cases 100"):
         assert core.router.handle(cmd, ANA).ok, cmd
     files = [case_file(args.cases, 0), case_file(args.cases, 3)]
-    with session_scope(core.engine) as s:
-        pilot = repo.pilot_by_slug(s, SLUG)
-        assert pilot is not None and pilot.id is not None
-        pilot_id = pilot.id
 
     def score(text: str) -> None:
         score_text(text, "jsonl")
@@ -106,35 +100,33 @@ def main() -> None:
     def cases_import(text: str) -> None:
         scored = score_text(text, "jsonl")
         clock.advance(timedelta(minutes=1))
-        core.services.record_eval(ANA, SLUG, scored.score, scored.cases, None)
-        t0, c0 = time.perf_counter(), time.process_time()
-        with session_scope(core.engine) as s:  # as the CLI does it, in the run's own unit of work later
-            run = repo.latest_evals(s, pilot_id, 1)[0]
-            assert run.id is not None
-            f = record.attach_results(s, pilot_id, run.id, scored.results)
-            s.commit()
-        wall["attach"].append((time.perf_counter() - t0) * 1000)
-        cpu["attach"].append((time.process_time() - c0) * 1000)
-        flips_seen.append(f.regressed_total + f.fixed_total)
+        out = core.services.record_eval(
+            ANA, SLUG, scored.score, scored.cases, None, field_scores=scored.field_accuracy, results=scored.results
+        )
+        assert out.flips is not None
+        flips_seen.append(out.flips.regressed_total + out.flips.fixed_total)
 
     steps: dict[str, Callable[[str], None]] = {"score": score, "import": plain_import, "cases": cases_import}
     wall: dict[str, list[float]] = {k: [] for k in [*steps, "attach"]}
     cpu: dict[str, list[float]] = {k: [] for k in [*steps, "attach"]}
     growth: list[int] = []
     cases_import(files[1])  # the first labelled run: every measured `cases` round has one to compare with
-    wall["attach"].clear()
-    cpu["attach"].clear()
+    plain_growth: list[int] = []
     for rnd in range(args.rounds):
         order = list(steps) if rnd % 2 == 0 else list(reversed(steps))
         text = files[rnd % 2]
         for name in order:
-            before = db_bytes(core) if name == "cases" else 0
+            before = db_bytes(core) if name != "score" else 0
             t0, c0 = time.perf_counter(), time.process_time()
             steps[name](text)
             wall[name].append((time.perf_counter() - t0) * 1000)
             cpu[name].append((time.process_time() - c0) * 1000)
             if name == "cases":
                 growth.append(db_bytes(core) - before)
+            elif name == "import":
+                plain_growth.append(db_bytes(core) - before)
+        for times in (wall, cpu):
+            times["attach"].append(times["cases"][-1] - times["import"][-1])
 
     with core.engine.connect() as c:
         packed = c.execute(sa.text("SELECT avg(length(packed)), count(*) FROM eval_case_result")).one()
@@ -152,6 +144,10 @@ def main() -> None:
         print(f"  {label:4s} cases / import = {med['cases'] / med['import']:.2f}x")
         print(f"  {label:4s} attach / score = {med['attach'] / med['score']:.2f}x   (the per-case part alone)")
     print(f"  flips found per compared run: {sorted(set(flips_seen[1:]))}")
+    print(
+        f"  growth per bare-score run (run + audit rows): median {statistics.median(plain_growth) / 1024:.1f} KiB; "
+        "scoring alone writes nothing"
+    )
     print(
         f"  growth per labelled run: packed row {packed[0] / 1024:.1f} KiB avg over {packed[1]} runs; "
         f"SQLite file (run + audit + case row) median {statistics.median(growth) / 1024:.1f} KiB, "

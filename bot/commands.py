@@ -135,6 +135,11 @@ class Audit:
     slug: str
 
 
+@dataclass(frozen=True)
+class Cases:
+    slug: str
+
+
 Command = (
     Help
     | New
@@ -150,6 +155,7 @@ Command = (
     | Escalate
     | History
     | Audit
+    | Cases
 )
 
 # name, usage, example, summary — the help text and every "write it like this" come from here.
@@ -203,6 +209,12 @@ GRAMMAR: tuple[tuple[str, str, str, str], ...] = (
     ("escalate", "escalate <slug> <#channel>", "escalate support-drafts #ai-pilots", "where escalations go"),
     ("history", "history <slug>", "history support-drafts", "eval scores and metric values over time"),
     ("audit", "audit <slug>", "audit support-drafts", "the last 20 changes, who and when"),
+    (
+        "cases",
+        "cases <slug>",
+        "cases legal-intake",
+        "per-case results: flaky and always-failing cases of the last 10 labelled runs",
+    ),
 )
 USAGE = {name: usage for name, usage, _, _ in GRAMMAR}
 COMMAND_NAMES = tuple(name for name, *_ in GRAMMAR)
@@ -643,6 +655,12 @@ def _p_audit(args: list[str], text: str) -> Command:
     return Audit(slug)
 
 
+def _p_cases(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "cases")
+    _too_many("cases", args[1:])
+    return Cases(slug)
+
+
 _PARSERS = {
     "help": _p_help,
     "new": _p_new,
@@ -658,5 +676,6 @@ _PARSERS = {
     "escalate": _p_escalate,
     "history": _p_history,
     "audit": _p_audit,
+    "cases": _p_cases,
 }
 assert set(_PARSERS) == set(COMMAND_NAMES)

@@ -68,6 +68,8 @@ class Router:
             return self.history(cmd.slug)
         if isinstance(cmd, c.Audit):
             return self.audit(cmd.slug)
+        if isinstance(cmd, c.Cases):
+            return self.cases(cmd.slug)
         if isinstance(cmd, c.New):
             return outcome_reply(s.new_pilot(actor, cmd.slug, cmd.name))
         if isinstance(cmd, c.SetOwner | c.Escalate):
@@ -118,6 +120,20 @@ class Router:
             series=tuple(series),
             lines=tuple(lines),
             actions=(Action("Status", command=f"status {pilot.slug}"),),
+        )
+
+    def cases(self, slug: str) -> Reply:
+        """`cases <slug>`: flaky and always-failing cases (SPEC §10), the same on every surface."""
+        from bot.evals.compare import history_lines
+
+        pilot, hist = self.services.cases(slug)
+        return Reply(
+            text=f"Cases of `{pilot.slug}` over its last labelled eval runs:",
+            lines=tuple(history_lines(hist)),
+            actions=(
+                Action("Status", command=f"status {pilot.slug}"),
+                Action("History", command=f"history {pilot.slug}"),
+            ),
         )
 
     def audit(self, slug: str) -> Reply:

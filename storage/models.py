@@ -65,6 +65,8 @@ class ItemState(StrEnum):
 class EscalationKind(StrEnum):
     eval_below_bar = "eval_below_bar"
     eval_drop = "eval_drop"
+    eval_recovered = "eval_recovered"  # a run cleared the bar again after a page (SPEC §10)
+    bar_lowered = "bar_lowered"  # the threshold or min-cases went down (SPEC §10)
     checkin_missed = "checkin_missed"
     no_owner = "no_owner"
     owner_unreachable = "owner_unreachable"

@@ -81,3 +81,30 @@ def test_executor_never_raises_and_refusals_never_write(tmp_path: Path, sqlite_t
             assert reply.text and "\n" not in reply.text
 
     check()
+
+
+def test_cases_never_raises_and_never_writes(tmp_path: Path, sqlite_template: Path) -> None:
+    """`cases <slug>` (SPEC §10) with arbitrary arguments, on a pilot with labelled runs: a read that
+    never writes, whether it answers or refuses."""
+    from storage.cases import CaseResult
+
+    db = tmp_path / "prop.db"
+    shutil.copy(sqlite_template, db)
+    core = build_core(Settings(_env_file=None, database_url=f"sqlite:///{db}"), FixedClock())  # type: ignore[call-arg]
+    owner = Actor("console", "bob", "bob")
+    core.router.handle("new demo-pilot Demo", owner)
+    for flip in (False, True, False):
+        results = [CaseResult("c1", flip), CaseResult("c2", False, ("party",)), CaseResult("c3", True)]
+        core.services.record_eval(owner, "demo-pilot", 66.7, 3, None, results=results)
+    assert "1 flaky in the last 3 labelled runs: c1" in "\n".join(core.router.handle("cases demo-pilot", owner).lines)
+    tails = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=12)), max_size=4).map(" ".join)
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(tail=tails, who=st.sampled_from([owner, Actor("slack", "U1", None)]))
+    def check(tail: str, who: Actor) -> None:
+        before = row_counts(core.engine)
+        reply = core.router.handle(f"cases {tail}", who)  # must not raise
+        assert "Traceback" not in reply.text
+        assert row_counts(core.engine) == before, f"cases {tail!r} wrote"
+
+    check()

@@ -152,17 +152,24 @@ def test_eval_drop_creates_one_pending_escalation(core: Core, clock: FixedClock)
     text = run(core, "eval support-drafts 93.5 cases 150", BOB)  # still below, small drop: no repeat
     assert "⚠️" not in text
     clock.advance(timedelta(hours=1))
-    text = run(core, "eval support-drafts 90 cases 150", BOB)  # dropped 3.5 pts >= 2
-    assert "dropped 3.5 pts" in text
+    text = run(core, "eval support-drafts 90 cases 150", BOB)  # dropped 3.5 pts, same breach: no repeat
+    assert "⚠️" not in text
+    clock.advance(timedelta(hours=1))
+    text = run(core, "eval support-drafts 98 cases 150", BOB)  # clears the bar: recovered
+    assert "✅ `support-drafts` eval recovered: 90% → 98% clears the 95% bar again." in text
+    clock.advance(timedelta(hours=1))
+    text = run(core, "eval support-drafts 95.5 cases 150", BOB)  # dropped 2.5 pts, still above: a warn
+    assert "Warning: `support-drafts` eval dropped 2.5 pts" in text and "Pinging @bob." in text
     with session_scope(core.engine) as s:
         from sqlmodel import select
 
         from storage.models import Escalation
 
-        rows = s.exec(select(Escalation)).all()
-        assert sorted(r.kind for r in rows) == ["eval_below_bar", "eval_drop"]
+        rows = s.exec(select(Escalation).order_by(Escalation.id)).all()  # type: ignore[arg-type]
+        assert [r.kind for r in rows] == ["eval_below_bar", "eval_recovered", "eval_drop"]
         assert all(r.sent_at is None for r in rows)
-        assert rows[0].targets == ["console:user:bob", "console:channel:ai-ops"]
+        assert rows[0].targets == ["console:user:bob", "console:channel:ai-ops"] == rows[1].targets
+        assert rows[2].targets == ["console:user:bob"]  # a warn: the owner only
 
 
 def test_status_statement_count_is_constant(core: Core, clock: FixedClock) -> None:

@@ -200,7 +200,7 @@ async def post_eval(request: web.Request) -> web.Response:
         "cases": body.cases,
         "version": body.version,
         "read_as_fraction": body.read_as_fraction,
-        **pl.outcome_doc(out),
+        **pl.eval_outcome_doc(out),
     }
     return web.json_response(doc, status=201)
 
@@ -228,7 +228,9 @@ async def post_eval_cases(request: web.Request) -> web.Response:
     fmt = format_of(content_type=request.headers.get("Content-Type", ""))
     if fmt is None:
         raise ApiError(
-            415, "Send labelled cases as JSONL (Content-Type: application/x-ndjson) or CSV (Content-Type: text/csv)."
+            415,
+            "Send labelled cases as JSONL (Content-Type: application/x-ndjson), CSV (text/csv) "
+            "or JUnit XML (application/xml).",
         )
     version = request.query.get("version", "").strip() or None
     if version is not None:
@@ -248,9 +250,16 @@ async def post_eval_cases(request: web.Request) -> web.Response:
         version,
         Source.api,
         scored.field_accuracy,
+        scored.results,
     )
-    doc = {"pilot": slug, "version": version, **pl.scored_doc(scored), **pl.outcome_doc(out)}
+    doc = {"pilot": slug, "version": version, **pl.scored_doc(scored), **pl.eval_outcome_doc(out)}
     return web.json_response(doc, status=201)
+
+
+async def get_cases(request: web.Request) -> web.Response:
+    slug = _slug(request)
+    pilot, hist = await asyncio.to_thread(_core(request).services.cases, slug)
+    return web.json_response(pl.cases_doc(pilot.slug, hist))
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -266,6 +275,7 @@ def build_api_app(core: Core) -> web.Application:
     api.router.add_post("/pilots/{slug}/evals", post_eval)
     api.router.add_post("/pilots/{slug}/evals/cases", post_eval_cases)
     api.router.add_post("/pilots/{slug}/measurements", post_measurement)
+    api.router.add_get("/pilots/{slug}/cases", get_cases)
     api.router.add_get("/openapi.json", openapi)
     return api
 

@@ -154,6 +154,55 @@ SCHEMAS: dict[str, Any] = {
             "next_steps": {"type": "array", "items": {"type": "string"}},
         },
     },
+    "Gate": {
+        "type": "object",
+        "required": ["passed", "reasons"],
+        "description": "The CI gate: does the run clear the pilot's bar with enough cases? Fail the build on false.",
+        "properties": {"passed": {"type": "boolean"}, "reasons": {"type": "array", "items": {"type": "string"}}},
+    },
+    "FlippedCase": {
+        "type": "object",
+        "required": ["id", "failing_fields"],
+        "properties": {"id": {"type": "string"}, "failing_fields": {"type": "array", "items": {"type": "string"}}},
+    },
+    "Flips": {
+        "type": "object",
+        "nullable": True,
+        "description": "Cases that regressed or were fixed against the previous labelled run (first 10 of each); "
+        "null for a bare score.",
+        "required": ["compared", "regressed", "regressed_total", "fixed", "fixed_total", "text"],
+        "properties": {
+            "compared": {"type": "boolean", "description": "False when there is no earlier labelled run."},
+            "regressed": {"type": "array", "maxItems": 10, "items": _ref("FlippedCase")},
+            "regressed_total": {"type": "integer"},
+            "fixed": {"type": "array", "maxItems": 10, "items": _ref("FlippedCase")},
+            "fixed_total": {"type": "integer"},
+            "text": {"type": "string"},
+        },
+    },
+    "Cases": {
+        "type": "object",
+        "required": ["pilot", "runs", "flaky", "always_failing", "lines"],
+        "properties": {
+            "pilot": {"type": "string"},
+            "runs": {"type": "integer", "description": "Labelled runs looked at (the last 10 at most)."},
+            "flaky": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "changes", "runs", "passed_last"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "changes": {"type": "integer"},
+                        "runs": {"type": "integer"},
+                        "passed_last": {"type": "boolean"},
+                    },
+                },
+            },
+            "always_failing": {"type": "array", "items": {"type": "string"}},
+            "lines": {"type": "array", "items": {"type": "string"}},
+        },
+    },
     "EvalIn": {
         "type": "object",
         "required": ["score", "cases"],
@@ -198,11 +247,24 @@ SCHEMAS: dict[str, Any] = {
             "read_as_fraction": {"type": "boolean"},
             "metric": {"type": "string"},
             "value": {"type": "number"},
+            "gate": _ref("Gate"),
+            "flips": _ref("Flips"),
         },
     },
     "ScoredEval": {
         "type": "object",
-        "required": ["pilot", "score", "cases", "passed", "field_accuracy", "failing", "failing_total", "message"],
+        "required": [
+            "pilot",
+            "score",
+            "cases",
+            "passed",
+            "field_accuracy",
+            "failing",
+            "failing_total",
+            "message",
+            "gate",
+            "flips",
+        ],
         "properties": {
             "pilot": {"type": "string"},
             "version": NULLABLE_STR,
@@ -232,6 +294,8 @@ SCHEMAS: dict[str, Any] = {
             "message": {"type": "string"},
             "lines": {"type": "array", "items": {"type": "string"}},
             "alerts": {"type": "array", "items": {"type": "string"}},
+            "gate": _ref("Gate"),
+            "flips": _ref("Flips"),
         },
     },
 }
@@ -280,7 +344,8 @@ def openapi_document() -> dict[str, Any]:
             "/pilots/{slug}/evals/cases": {
                 "post": {
                     "operationId": "scoreEvalCases",
-                    "summary": "Score labelled cases (JSONL or CSV) and record the run with per-field accuracy.",
+                    "summary": "Score labelled cases (JSONL, CSV or JUnit XML) and record the run with every "
+                    "case's result; answers the CI gate and the cases that flipped against the previous run.",
                     "parameters": [
                         SLUG_PARAM,
                         {
@@ -304,13 +369,26 @@ def openapi_document() -> dict[str, Any]:
                                 "schema": {"type": "string"},
                                 "example": "id,field,expected,actual,must_not_miss\nc1,party,Acme,acme ,true\n",
                             },
+                            "application/xml": {
+                                "schema": {"type": "string"},
+                                "example": '<testsuites><testsuite name="evals"><testcase name="c1"/>'
+                                "</testsuite></testsuites>",
+                            },
                         },
                     },
                     "responses": {
                         "201": _ok("Scored and recorded.", "ScoredEval"),
                         **WRITE_ERRORS,
-                        "415": _error("Neither JSONL nor CSV."),
+                        "415": _error("Neither JSONL, CSV nor JUnit XML."),
                     },
+                }
+            },
+            "/pilots/{slug}/cases": {
+                "get": {
+                    "operationId": "getCases",
+                    "summary": "Flaky and always-failing cases over the pilot's last 10 labelled runs.",
+                    "parameters": [SLUG_PARAM],
+                    "responses": {"200": _ok("The case history.", "Cases"), **PILOT_ERRORS},
                 }
             },
             "/pilots/{slug}/measurements": {

@@ -13,12 +13,15 @@ from typing import Any
 from bot import commands as c
 from bot import limits
 from bot.errors import UserError
+from bot.evals.compare import CaseHistory, Flips, flips_text, history_lines
 from bot.evalscore import EvalScore
 from bot.gaps import improvement, ready_line, verdict
 from bot.reports import PilotReport, PortfolioEntry
 from bot.schedule.messages import eval_headline
 from bot.services import Outcome
+from bot.services.evals import EvalOutcome
 from bot.views import next_step, owner_label
+from storage.cases import CaseResult
 
 
 class BadInput(UserError):
@@ -216,6 +219,41 @@ def outcome_doc(out: Outcome) -> dict[str, Any]:
         "message": out.text,
         "lines": list(out.lines),
         "alerts": [eval_headline(out.pilot.slug if out.pilot else "?", a.kind, a.facts or {}) for a in out.alerts],
+    }
+
+
+def _case_doc(r: CaseResult) -> dict[str, Any]:
+    return {"id": r.id, "failing_fields": list(r.failing)}
+
+
+def flips_doc(f: Flips | None) -> dict[str, Any] | None:
+    """The cases that flipped against the previous labelled run (first 10 of each, and totals)."""
+    if f is None:
+        return None
+    return {
+        "compared": f.compared,
+        "regressed": [_case_doc(r) for r in f.regressed],
+        "regressed_total": f.regressed_total,
+        "fixed": [_case_doc(r) for r in f.fixed],
+        "fixed_total": f.fixed_total,
+        "text": flips_text(f),
+    }
+
+
+def eval_outcome_doc(out: EvalOutcome) -> dict[str, Any]:
+    """An eval route's answer: the outcome, the CI gate, and the flips of a labelled run."""
+    gate = out.gate.as_doc() if out.gate is not None else {"passed": False, "reasons": []}
+    return {**outcome_doc(out), "gate": gate, "flips": flips_doc(out.flips)}
+
+
+def cases_doc(slug: str, h: CaseHistory) -> dict[str, Any]:
+    """`GET /pilots/{slug}/cases`: flaky and always-failing cases of the last labelled runs."""
+    return {
+        "pilot": slug,
+        "runs": h.runs,
+        "flaky": [{"id": c.id, "changes": c.changes, "runs": c.runs, "passed_last": c.passed_last} for c in h.flaky],
+        "always_failing": list(h.always_failing),
+        "lines": history_lines(h),
     }
 
 

@@ -19,6 +19,7 @@ from bot.reports import PilotReport, pilot_report, portfolio
 from bot.schedule.messages import (
     EVAL_KINDS,
     DigestFacts,
+    bar_lowered_reply,
     checkin_prompt,
     digest_escalation_line,
     digest_reply,
@@ -59,6 +60,8 @@ def escalation_reply(s: Session, esc: Escalation, dest: Destination, settings: S
         raise LookupError(f"pilot {esc.pilot_id} is gone")
     if kind in EVAL_KINDS:
         return eval_alert_reply(pilot.slug, kind, facts)
+    if kind == EscalationKind.bar_lowered.value:
+        return bar_lowered_reply(pilot.slug, facts)
     if kind == EscalationKind.no_owner.value:
         return no_owner_reply(pilot.name, pilot.slug)
     if kind == EscalationKind.owner_unreachable.value:

@@ -14,12 +14,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.evals.compare import Flips, flips_text
 from bot.forms import CheckinForm
 from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Destination
-from bot.replies import Action, Reply, Tone
+from bot.replies import Action, Reply, Tone, mention, plain_mentions
 from bot.reports import PilotReport, PortfolioEntry
 from bot.views import checkin_action, gap_card, portfolio_reply
+from storage.cases import CaseResult
 from storage.models import EscalationKind, Pilot
 
 
@@ -85,27 +87,85 @@ def missed_owner_reply(report: PilotReport, period: str, told_channel: str | Non
     )
 
 
-EVAL_KINDS = (EscalationKind.eval_below_bar.value, EscalationKind.eval_drop.value)
+EVAL_KINDS = (
+    EscalationKind.eval_below_bar.value,
+    EscalationKind.eval_drop.value,
+    EscalationKind.eval_recovered.value,
+)
+SEVERITY_LABEL = {"page": "Page", "warn": "Warning"}
 
 
 def eval_headline(slug: str, kind: str, facts: dict[str, Any]) -> str:
-    """`<slug>` eval fell below the bar / dropped N pts: old → new (version v), bar B."""
+    """`<slug>` eval fell below the bar / dropped N pts / recovered: old → new (version v), bar B."""
     if facts.get("new") is None:  # a row from before alerts kept facts: its stored headline, if any
         return str(facts.get("headline") or f"`{slug}` eval needs attention.")
     old, new, bar = facts.get("old"), float(facts["new"]), float(facts["bar"])
     scores = f"{fmt_pct(old) if old is not None else 'no previous run'} → {fmt_pct(new)}"
     version = f" (version {facts['version']})" if facts.get("version") else ""
+    label = SEVERITY_LABEL.get(str(facts.get("severity")))
+    prefix = f"{label}: " if label and kind != EscalationKind.eval_recovered.value else ""
     if kind == EscalationKind.eval_below_bar.value:
-        return f"`{slug}` eval fell below the bar: {scores}{version}, bar {fmt_pct(bar)}."
+        return f"{prefix}`{slug}` eval fell below the bar: {scores}{version}, bar {fmt_pct(bar)}."
+    if kind == EscalationKind.eval_recovered.value:
+        return f"`{slug}` eval recovered: {scores}{version} clears the {fmt_pct(bar)} bar again."
     drop = fmt_number(round(float(old) - new, 1)) if old is not None else "0"
-    return f"`{slug}` eval dropped {drop} pts: {scores}{version}, bar {fmt_pct(bar)}."
+    return f"{prefix}`{slug}` eval dropped {drop} pts: {scores}{version}, bar {fmt_pct(bar)}."
+
+
+def _cases_of(raw: Any) -> tuple[CaseResult, ...]:
+    return tuple(CaseResult(str(c[0]), False, tuple(str(f) for f in c[1])) for c in raw or ())
+
+
+def flips_sentence(facts: dict[str, Any]) -> str | None:
+    """The flipped cases an alert's facts name (`3 cases regressed (c17 party, ...), 1 fixed (c5)`)."""
+    if "regressed_total" not in facts:
+        return None  # a bare score: no per-case results to compare
+    regressed = _cases_of(facts.get("regressed"))
+    fixed = tuple(r._replace(passed=True) for r in _cases_of(facts.get("fixed")))
+    f = Flips(True, regressed, int(facts["regressed_total"]), fixed, int(facts.get("fixed_total") or 0))
+    return flips_text(f)
 
 
 def eval_alert_reply(slug: str, kind: str, facts: dict[str, Any]) -> Reply:
+    flipped = flips_sentence(facts)
+    recovered = kind == EscalationKind.eval_recovered.value
+    tone = Tone.success if recovered else (Tone.warning if facts.get("severity") == "warn" else Tone.error)
+    advice = (
+        "No further alert until a run falls below the bar again."
+        if recovered
+        else f"Look at the failing cases of this run, fix, and re-run: `eval {slug} <pct> cases <n>`."
+    )
     return Reply(
         text=eval_headline(slug, kind, facts),
-        tone=Tone.error,
-        lines=(f"Look at the failing cases of this run, fix, and re-run: `eval {slug} <pct> cases <n>`.",),
+        tone=tone,
+        lines=((flipped,) if flipped else ()) + (advice,),
+        actions=(
+            Action("Status", command=f"status {slug}"),
+            Action("Cases", command=f"cases {slug}"),
+            Action("History", command=f"history {slug}"),
+        ),
+    )
+
+
+def bar_lowered_sentence(slug: str, facts: dict[str, Any]) -> str:
+    """`bar of legal-intake lowered from 95% to 90% by @x` (and/or min-cases), naming who as a mention."""
+    parts = []
+    if facts.get("threshold"):
+        old, new = facts["threshold"]
+        parts.append(f"bar of {slug} lowered from {fmt_pct(old)} to {fmt_pct(new)}")
+    if facts.get("min_cases"):
+        old, new = facts["min_cases"]
+        parts.append(f"min-cases of {slug} lowered from {old} to {new}")
+    by = facts.get("by") or {}
+    who = mention(str(by.get("platform")), str(by.get("id")), by.get("name")) if by.get("id") else "someone"
+    return f"{' and '.join(parts) or f'bar of {slug} lowered'} by {who}"
+
+
+def bar_lowered_reply(slug: str, facts: dict[str, Any]) -> Reply:
+    return Reply(
+        text=bar_lowered_sentence(slug, facts),
+        tone=Tone.warning,
+        lines=("Runs are now judged against the lower bar; the audit keeps who lowered it and from what.",),
         actions=(Action("Status", command=f"status {slug}"), Action("History", command=f"history {slug}")),
     )
 
@@ -115,10 +175,11 @@ def alert_line(pilot: Pilot, kind: str, facts: dict[str, Any]) -> str:
     who = []
     if pilot.owner_id:
         who.append(f"@{pilot.owner_name or pilot.owner_id}")
-    if pilot.escalation_channel_id:
+    if pilot.escalation_channel_id and facts.get("severity") != "warn":  # a warn goes to the owner only
         who.append(f"#{pilot.escalation_channel_name or pilot.escalation_channel_id}")
     pinging = ("Pinging " + " and ".join(who) + ".") if who else "No owner or escalation channel to ping."
-    return f"⚠️ {eval_headline(pilot.slug, kind, facts)} {pinging}"
+    mark = "✅" if kind == EscalationKind.eval_recovered.value else "⚠️"
+    return f"{mark} {eval_headline(pilot.slug, kind, facts)} {pinging}"
 
 
 def unreachable_sentence(dest: Destination) -> str:
@@ -184,4 +245,6 @@ def digest_escalation_line(slug: str, kind: str, facts: dict[str, Any]) -> str:
     """One escalation of the week, as the digest lists it."""
     if kind in EVAL_KINDS:
         return eval_headline(slug, kind, facts)
+    if kind == EscalationKind.bar_lowered.value:
+        return plain_mentions(bar_lowered_sentence(slug, facts))
     return f"{slug}: {kind.replace('_', ' ')}"

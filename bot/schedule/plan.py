@@ -10,7 +10,7 @@ Planning only *creates rows* under unique keys; sending is a separate claim/send
 - missed review: grace passed, unanswered -> `missed:<pilot>:<period>` (escalation channel + owner);
 - no owner: once per cadence week -> `noowner:<pilot>:<period>` to the escalation channel;
 - digest: Monday 09:00 in PILOTBOT_TIMEZONE -> `digest:<platform>:<channel>:<period>`.
-Eval alerts are created by `Services.record_eval` (`eval:<run id>`, decided in alerts.py); delivery
+Eval alerts are created by `Services.record_eval` (one per breach, keys in alerts.py); delivery
 picks them up. Every row stores facts and destinations, never a sentence (messages.py words it).
 """
 

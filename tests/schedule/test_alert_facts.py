@@ -43,11 +43,18 @@ def test_a_new_alert_stores_facts_and_no_sentence(core: Core) -> None:
     core.services.record_eval(UB, "p1", 96.0, 150, None)
     out = core.services.record_eval(UB, "p1", 91.3, 150, "prompt-v7")
     assert out.lines[-1] == (
-        "⚠️ `p1` eval fell below the bar: 96% → 91.3% (version prompt-v7), bar 95%. Pinging @Berta and #esc."
+        "⚠️ Page: `p1` eval fell below the bar: 96% → 91.3% (version prompt-v7), bar 95%. Pinging @Berta and #esc."
     )
     with session_scope(core.engine) as s:
         row = s.exec(select(Escalation)).one()
-    assert row.facts == {"old": 96.0, "new": 91.3, "bar": 95.0, "version": "prompt-v7"}
+    assert row.facts == {
+        "old": 96.0,
+        "new": 91.3,
+        "bar": 95.0,
+        "version": "prompt-v7",
+        "severity": "page",
+        "run_id": out.run_id,  # type: ignore[attr-defined]
+    }
     assert row.payload == {} and row.targets == ["slack:user:UB", "slack:channel:CE"]
 
 
