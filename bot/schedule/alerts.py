@@ -49,7 +49,8 @@ def eval_facts(previous: EvalRun | None, run: EvalRun, policy: EvalPolicy) -> di
 def eval_alerts(
     pilot: Pilot, previous: EvalRun | None, run: EvalRun, policy: EvalPolicy | None, now: datetime
 ) -> list[Escalation]:
-    """One alert per run at most, keyed by run id so it is never sent twice."""
+    """One alert per breach: keyed by the run the new one is measured against (the last one that
+    cleared the bar, or the one it dropped from), so concurrent runs below the bar raise it once."""
     if policy is None or run.id is None:
         return []
     kind = eval_alert_kind(previous, run, policy)
@@ -59,7 +60,7 @@ def eval_alerts(
         Escalation(
             pilot_id=pilot.id or 0,
             kind=kind.value,
-            dedupe_key=f"eval:{run.id}",
+            dedupe_key=f"{kind.value}:{pilot.id}:{previous.id if previous is not None else 0}",
             targets=[d.key for d in alert_destinations(pilot)],
             facts=eval_facts(previous, run, policy),
             payload={},
