@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.forms import CheckinForm
 from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Destination
-from bot.replies import Action, Reply, Tone
+from bot.replies import Action, Reply, Tone, mention
 from bot.reports import PilotReport, PortfolioEntry
 from bot.views import checkin_action, gap_card, portfolio_reply
 from storage.models import EscalationKind, Pilot
@@ -59,10 +59,18 @@ def reminder_reply(name: str, slug: str, period: str, due_at: datetime, tz: str)
     )
 
 
+def owner_mention(p: Pilot) -> str | None:
+    """The pilot's owner as a mention token (a real mention on the owner's platform), if any."""
+    if not p.owner_id or not p.owner_platform:
+        return None
+    return mention(p.owner_platform, p.owner_id, p.owner_name or p.owner_id)
+
+
 def missed_channel_reply(owner: str, report: PilotReport, period: str, due_at: datetime, grace_hours: float) -> Reply:
+    """`owner`: a mention token (bot.replies.mention), so the channel post notifies the owner."""
     p = report.pilot
     return Reply(
-        text=f"@{owner} missed the weekly review of {p.slug}",
+        text=f"{owner} missed the weekly review of {p.slug}",
         tone=Tone.warning,
         card=gap_card(report),
         lines=(
@@ -101,18 +109,20 @@ def eval_headline(slug: str, kind: str, facts: dict[str, Any]) -> str:
     return f"`{slug}` eval dropped {drop} pts: {scores}{version}, bar {fmt_pct(bar)}."
 
 
-def eval_alert_reply(slug: str, kind: str, facts: dict[str, Any]) -> Reply:
+def eval_alert_reply(slug: str, kind: str, facts: dict[str, Any], owner: str | None = None) -> Reply:
+    """`owner`: a mention token, for the escalation channel's copy (the owner is pinged there too)."""
+    ping = (f"Pinging {owner}.",) if owner else ()
     return Reply(
         text=eval_headline(slug, kind, facts),
         tone=Tone.error,
-        lines=(f"Look at the failing cases of this run, fix, and re-run: `eval {slug} <pct> cases <n>`.",),
+        lines=(*ping, f"Look at the failing cases of this run, fix, and re-run: `eval {slug} <pct> cases <n>`."),
         actions=(Action("Status", command=f"status {slug}"), Action("History", command=f"history {slug}")),
     )
 
 
 def alert_line(pilot: Pilot, kind: str, facts: dict[str, Any]) -> str:
     """The warning a write's reply carries when it raised an eval alert: what, and who is pinged."""
-    who = []
+    who = []  # plain names: this line also goes into REST and CLI output; the alert itself mentions
     if pilot.owner_id:
         who.append(f"@{pilot.owner_name or pilot.owner_id}")
     if pilot.escalation_channel_id:
@@ -129,8 +139,8 @@ def unreachable_sentence(dest: Destination) -> str:
             f"I cannot post to the {dest.platform} channel {who}: add pilotbot to that team and mention it there once."
         )
     return (
-        f"I cannot message @{who} on {dest.platform.capitalize()}: they must install the "
-        "pilotbot app (or message it once) before it can reach them."
+        f"I cannot message {mention(dest.platform, dest.id, who)} on {dest.platform.capitalize()}: they must "
+        "install the pilotbot app (or message it once) before it can reach them."
     )
 
 
