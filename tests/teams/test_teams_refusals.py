@@ -172,3 +172,17 @@ async def test_refused_eval_alert_stays_pending_and_reaches_owner_and_channel_on
         await delivery.tick()
     assert len([c for c in connector.accepted() if "fell below the bar" in c.body.get("summary", "")]) == 2
     assert await teams_failures(server) == 3
+
+
+async def test_an_eval_sent_as_a_teams_message_alerts_owner_and_channel_at_once(
+    server: TestClient, connector: FakeConnector, quiet_core: Core
+) -> None:
+    await _dana_pilot(server, connector, quiet_core, channel=True)
+    act = p.personal(connector.url, "eval support-drafts 81 cases 120")
+    assert (await server.post("/api/messages", json=act)).status in (200, 201)
+    assert server.app is not None
+    await server.app[scheduling.DELIVER_NOW_KEY].settle()  # no tick runs in this process
+    alerts = [c for c in connector.accepted() if c.body.get("summary", "").startswith("`support-drafts` eval fell")]
+    assert sorted(c.path for c in alerts) == sorted([DM_PATH, CHANNEL_PATH])
+    [channel_copy] = [c for c in alerts if c.path == CHANNEL_PATH]
+    assert channel_copy.card["msteams"]["entities"][0]["mentioned"]["id"] == "aad-dana"  # the owner is pinged
