@@ -50,6 +50,15 @@ def _core():  # type: ignore[no-untyped-def]
     return core
 
 
+def _deliver_now(core):  # type: ignore[no-untyped-def]
+    """With Slack or Teams settings, an alert a command raises goes out right after its commit."""
+    if not (core.settings.slack_bot_token or core.settings.microsoft_app_id or core.settings.teams_allow_anonymous):
+        return None  # nothing to send from here: skip importing the platform libraries
+    from adapters.server import background_delivery
+
+    return background_delivery(core)
+
+
 @app.command()
 def chat(
     command: Annotated[str | None, typer.Option("-c", "--command", help="Run one command and exit.")] = None,
@@ -60,8 +69,11 @@ def chat(
 
     core = _core()
     actor = console_actor(as_user)
+    delivery = _deliver_now(core)
     if command is not None:
         code = run_once(core.router, command, actor)
+        if delivery is not None:
+            delivery.close()
         core.engine.dispose()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -259,6 +271,7 @@ def eval_import(
         raise typer.Exit(2) from None
     core = _core()
     actor = console_actor(as_user)
+    _deliver_now(core)
     try:
         scored = score_text(text, kind)
         out = core.services.record_eval(

@@ -52,6 +52,34 @@ def mount_surfaces(app: web.Application, core: Core) -> None:
     adapters.scheduling.mount(app, core, notifiers)  # check-ins, reminders, escalations
 
 
+def outbound_notifiers(core: Core) -> Notifiers:
+    """The Slack/Teams notifiers of a process without a server (`pilotbot chat`, `eval import`),
+    so the alert a change raises goes out at once there too; empty when neither is configured."""
+    notifiers = Notifiers()
+    if core.settings.slack_bot_token:
+        from adapters.slack.notifier import scheduler_notifier
+
+        notifiers.register(*scheduler_notifier(core.settings))
+    from adapters.teams.auth import auth_config, teams_mode
+
+    if teams_mode(core.settings) != "off":
+        from adapters.teams.app import build_adapter
+        from adapters.teams.notifier import TeamsNotifier
+        from bot.schedule.reach import ConversationRefs
+
+        config = auth_config(core.settings)
+        notifiers.register(TeamsNotifier(build_adapter(config), ConversationRefs(core.engine, core.clock), config))
+    return notifiers
+
+
+def background_delivery(core: Core) -> adapters.scheduling.BackgroundDelivery | None:
+    """Deliver-now for the CLI when Slack or Teams can be reached from here (None otherwise)."""
+    notifiers = outbound_notifiers(core)
+    if not notifiers.platforms:
+        return None
+    return adapters.scheduling.BackgroundDelivery(core, notifiers)
+
+
 def run(core: Core) -> None:
     from adapters.api.accesslog import RedactingAccessLogger
     from adapters.serve_log import startup_lines

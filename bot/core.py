@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -10,6 +11,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.router import Router
 from bot.services import Services
+from bot.services.unit import DeliverNow
 from storage.db import ensure_schema, make_engine
 
 
@@ -20,6 +22,18 @@ class Core:
     services: Services
     router: Router
     clock: Clock
+
+    def deliver_now(self, hook: DeliverNow) -> Callable[[], None]:
+        """Registers the process's "deliver now" hook: after every change that created outbox rows
+        (an eval alert, ...), it gets their ids right after the commit (SPEC §5 "at once").
+        Returns the call that unregisters it (a server shutting down)."""
+        self.services.deliver_now.append(hook)
+
+        def unregister() -> None:
+            if hook in self.services.deliver_now:
+                self.services.deliver_now.remove(hook)
+
+        return unregister
 
 
 def build_core(

@@ -281,7 +281,9 @@ def render_portfolio_text(p: Portfolio) -> list[str]:
     return lines
 
 
-def render_text(reply: Reply) -> str:
+def render_text(reply: Reply, keep_mentions: bool = False) -> str:
+    """The reply as plain text; mentions as `@name`, or still as tokens for a renderer that writes
+    its own (`keep_mentions`: Slack's notification text, the Teams mention entities)."""
     out: list[str] = []
     if reply.text:
         out.append(reply.text)
@@ -294,4 +296,5 @@ def render_text(reply: Reply) -> str:
     commands = [a.command for a in reply.actions if a.command]
     if commands:
         out.append("Try: " + " · ".join(f"`{c}`" for c in commands))
-    return plain_mentions("\n".join(out))
+    text = "\n".join(out)
+    return text if keep_mentions else plain_mentions(text)

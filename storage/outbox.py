@@ -92,8 +92,13 @@ def claim_checkins(
     return _claim(session, CheckIn, where, col(CheckIn.due_at), now, limit)
 
 
-def claim_escalations(session: Session, now: datetime, lease: timedelta, limit: int) -> list[int]:
+def claim_escalations(
+    session: Session, now: datetime, lease: timedelta, limit: int, ids: Sequence[int] | None = None
+) -> list[int]:
+    """Pending outbox rows; `ids`: only those (a change delivering the rows it just created)."""
     where = _pending(Escalation, now, lease)
+    if ids is not None:
+        where = sa.and_(where, col(Escalation.id).in_(list(ids)))
     return list(_claim(session, Escalation, where, col(Escalation.id), now, limit))
 
 
@@ -144,6 +149,22 @@ def insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]]) -> i
         stmt = sqlite_insert(model).on_conflict_do_nothing()
     res = session.execute(stmt, rows)
     return int(getattr(res, "rowcount", 0) or 0)
+
+
+def insert_ignore_id(session: Session, model: Any, row: dict[str, Any]) -> int | None:
+    """One row with ON CONFLICT DO NOTHING; its new id, or None when its unique key was taken
+    (by an earlier change, or a concurrent one: PostgreSQL waits for that one to commit)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(model).values(**row).on_conflict_do_nothing()
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(model).values(**row).on_conflict_do_nothing()
+    new_id = session.execute(stmt.returning(col(model.id))).scalar()
+    return int(new_id) if new_id is not None else None
 
 
 def undeliverable(session: Session) -> tuple[list[CheckIn], list[Escalation]]:

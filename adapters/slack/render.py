@@ -25,11 +25,14 @@ from bot.replies import (
     GapCard,
     Hint,
     Intent,
+    Person,
     Portfolio,
     Reply,
     Tone,
+    expand_mentions,
     more_fields_hint,
     more_note,
+    plain_mentions,
     render_text,
     series_summary,
 )
@@ -71,8 +74,15 @@ TONE_MARK = {Tone.error: "⛔ ", Tone.warning: "⚠️ ", Tone.success: "", Tone
 
 
 def escape(text: str) -> str:
-    """Slack mrkdwn control characters; everything we render is escaped once, here."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack mrkdwn control characters; everything we render is escaped once, here. Then the
+    mention tokens (bot.replies.mention) become real mentions: `<@U…>` for a Slack user, which
+    notifies them; `@name` for a person on another platform."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return expand_mentions(escaped, _slack_mention)
+
+
+def _slack_mention(person: Person) -> str:
+    return f"<@{person.id}>" if person.platform == "slack" and person.id else "@" + person.name
 
 
 def hint(h: Hint) -> str:
@@ -89,7 +99,7 @@ def _mrkdwn(text: str) -> dict[str, str]:
 
 
 def _plain(text: str, limit: int) -> dict[str, Any]:
-    return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
+    return {"type": "plain_text", "text": clip(plain_mentions(text), limit), "emoji": True}
 
 
 class Blocks:
@@ -241,7 +251,7 @@ def reply_blocks(reply: Reply, budget: int = MAX_MESSAGE_BLOCKS, block_id_prefix
 
 
 def fallback_text(reply: Reply) -> str:
-    return clip(escape(render_text(reply)) or "pilotbot", MAX_FALLBACK_TEXT)
+    return clip(escape(render_text(reply, keep_mentions=True)) or "pilotbot", MAX_FALLBACK_TEXT)
 
 
 def message(reply: Reply) -> dict[str, Any]:

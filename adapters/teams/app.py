@@ -18,7 +18,7 @@ from aiohttp import web
 from botbuilder.core import ActivityHandler, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import ChannelAccount
+from botbuilder.schema import ActivityTypes, ChannelAccount
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from adapters.teams import inbound
@@ -138,11 +138,26 @@ class PilotTeamsBot(ActivityHandler):
             await turn_context.send_activity(reply_activity(help_reply()))
 
 
+# The synthetic events botbuilder runs a proactive turn on (continue_conversation, create_conversation).
+PROACTIVE_EVENTS = frozenset({"ContinueConversation", "CreateConversation"})
+
+
+def is_proactive(context: TurnContext) -> bool:
+    """A turn the bot started itself (no inbound activity from Teams behind it)."""
+    activity = context.activity
+    return activity is not None and activity.type == ActivityTypes.event and activity.name in PROACTIVE_EVENTS
+
+
 def build_adapter(config: BotAuthConfig) -> CloudAdapter:
     install()  # signing keys fetched with aiohttp and a timeout, not requests on the event loop
     adapter = CloudAdapter(StrictAuthentication(config))
 
     async def on_error(context: TurnContext, error: Exception) -> None:
+        if is_proactive(context):
+            # A check-in, reminder or alert (adapters/teams/notifier.py): the outbox must see the
+            # connector's refusal, keep the message pending and retry it; swallowed here, a 403/429/503
+            # would be recorded as sent. Nobody is in this turn to tell, so nothing is sent either.
+            raise error
         if isinstance(error, ClientRequestError | HttpOperationError):
             # The connector (serviceUrl) did not take our reply: one line, not a requests traceback.
             log.warning("teams: could not send to %s: %s", context.activity.service_url, str(error)[:300])

@@ -14,7 +14,7 @@ from typing import Any
 
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
-from adapters.teams.inbound import CHECKIN_SUBMIT, COMMAND_SUBMIT, FIELD_PREFIX
+from adapters.teams.inbound import CHECKIN_SUBMIT, COMMAND_SUBMIT, FIELD_PREFIX, PLATFORM
 from bot.forms import FIX_HEADLINE, SUBMIT_LABEL, CheckinForm, FormErrors
 from bot.replies import (
     EVAL_TITLE,
@@ -26,10 +26,14 @@ from bot.replies import (
     Action,
     GapCard,
     Intent,
+    Person,
     Portfolio,
     Reply,
     Tone,
+    expand_mentions,
+    mentions_in,
     more_note,
+    plain_mentions,
     render_text,
     series_summary,
 )
@@ -57,7 +61,48 @@ def md_escape(text: str) -> str:
 
 
 def md(text: str) -> str:
-    """A model sentence -> TextBlock markdown: escaped, its `code` spans (commands) in bold."""
+    """A model sentence -> TextBlock markdown: escaped, its `code` spans (commands) in bold, its
+    mention tokens as `<at>Name</at>` (a Teams user: the card's `msteams.entities` make it notify)
+    or `@name` (someone on another platform)."""
+    people: list[Person] = []
+
+    def hold(person: Person) -> str:
+        people.append(person)
+        return f"{_HOLD}{len(people) - 1}{_HOLD}"
+
+    held = md_code(expand_mentions(text, hold))
+    if not people:
+        return held
+    return _HELD.sub(lambda m: _teams_mention(people[int(m.group(1))]), held)
+
+
+_HOLD = "\ue003"  # a private-use mark md_escape leaves alone: where a mention goes back in
+_HELD = re.compile(f"{_HOLD}(\\d+){_HOLD}")
+
+
+def _teams_mention(person: Person) -> str:
+    return at_text(person) if person.platform == PLATFORM else md_escape("@" + person.name)
+
+
+def at_text(person: Person) -> str:
+    """What a Teams mention shows in the text; its entity's `text` must be exactly this."""
+    return f"<at>{person.name}</at>"
+
+
+def mention_entities(reply: Reply) -> list[dict[str, Any]]:
+    """One mention entity per Teams user the reply names (Teams matches each to its `<at>` text)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for person in mentions_in(render_text(reply, keep_mentions=True)):
+        if person.platform == PLATFORM and person.id and person.id not in seen:
+            seen[person.id] = {
+                "type": "mention",
+                "text": at_text(person),
+                "mentioned": {"id": person.id, "name": person.name},
+            }
+    return list(seen.values())
+
+
+def md_code(text: str) -> str:
     parts = text.split("`")
     if len(parts) % 2 == 0:  # an unpaired backtick: no code spans, just drop the backticks
         return md_escape("".join(parts))
@@ -215,7 +260,11 @@ def render_card(reply: Reply, form_values: dict[str, object] | None = None) -> d
         body.extend(form_body(reply.form, form_values))
         actions.append(submit_checkin_action(reply.form.slug))
     actions.extend(b for a in reply.actions if (b := intent_action(a)) is not None)
-    return card(body, actions, render_text(reply))
+    out = card(body, actions, render_text(reply))
+    entities = mention_entities(reply)
+    if entities:
+        out["msteams"]["entities"] = entities
+    return out
 
 
 def intent_action(action: Action) -> dict[str, Any] | None:
@@ -237,7 +286,7 @@ def render_form_errors(form: CheckinForm, values: dict[str, object], errors: dic
 
 
 def reply_activity(reply: Reply, form_values: dict[str, object] | None = None) -> Activity:
-    return card_activity(render_card(reply, form_values), reply.text or render_text(reply))
+    return card_activity(render_card(reply, form_values), plain_mentions(reply.text) or render_text(reply))
 
 
 def with_image(activity: Activity, png: bytes, name: str) -> Activity:

@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.evals.compare import Flips
@@ -143,10 +142,11 @@ def _dedupe(kind: EscalationKind, pilot_id: int, previous: EvalRun | None, breac
 def eval_alerts(
     s: Session, pilot: Pilot, run: EvalRun, policy: EvalPolicy | None, now: datetime, flipped: Flips | None = None
 ) -> list[Escalation]:
-    """The alert `run` raises (at most one), added to the session under its breach's dedupe key.
+    """The alert `run` raises (at most one), under its breach's dedupe key; the caller saves it
+    through the unit of work, whose insert ignores a key already taken (a concurrent twin).
 
     Call after the run is flushed: the history is read from there, so runs serialised by the
-    database (SQLite) see each other, and a concurrent twin (PostgreSQL) loses on the unique key."""
+    database (SQLite) see each other."""
     if policy is None or run.id is None or pilot.id is None:
         return []
     previous = previous_run(s, pilot.id, run)
@@ -156,18 +156,14 @@ def eval_alerts(
         return []
     severity = SEVERITY[kind.value]
     targets = list(breach.page_targets) if kind == EscalationKind.eval_recovered and breach.page_targets else None
-    row = Escalation(
-        pilot_id=pilot.id,
-        kind=kind.value,
-        dedupe_key=_dedupe(kind, pilot.id, previous, breach),
-        targets=targets if targets is not None else [d.key for d in alert_destinations(pilot, severity)],
-        facts={**eval_facts(previous, run, policy, kind), **flips_facts(flipped)},
-        payload={},
-        created_at=now,
-    )
-    try:
-        with s.begin_nested():
-            s.add(row)
-    except IntegrityError:
-        return []  # a run recorded at the same moment raised this breach's alert first
-    return [row]
+    return [
+        Escalation(
+            pilot_id=pilot.id,
+            kind=kind.value,
+            dedupe_key=_dedupe(kind, pilot.id, previous, breach),
+            targets=targets if targets is not None else [d.key for d in alert_destinations(pilot, severity)],
+            facts={**eval_facts(previous, run, policy, kind), **flips_facts(flipped)},
+            payload={},
+            created_at=now,
+        )
+    ]

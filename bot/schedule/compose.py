@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.forms import build_checkin_form
 from bot.gaps import CheckInFacts, is_missed
 from bot.ports import Destination
-from bot.replies import Reply
+from bot.replies import Reply, mention
 from bot.reports import PilotReport, pilot_report, portfolio
 from bot.schedule.messages import (
     EVAL_KINDS,
@@ -27,6 +27,7 @@ from bot.schedule.messages import (
     missed_channel_reply,
     missed_owner_reply,
     no_owner_reply,
+    owner_mention,
     owner_unreachable_reply,
     reminder_reply,
     unreachable_sentence,
@@ -59,7 +60,7 @@ def escalation_reply(s: Session, esc: Escalation, dest: Destination, settings: S
     if pilot is None:
         raise LookupError(f"pilot {esc.pilot_id} is gone")
     if kind in EVAL_KINDS:
-        return eval_alert_reply(pilot.slug, kind, facts)
+        return eval_alert_reply(pilot.slug, kind, facts, owner_mention(pilot) if dest.is_channel else None)
     if kind == EscalationKind.bar_lowered.value:
         return bar_lowered_reply(pilot.slug, facts)
     if kind == EscalationKind.no_owner.value:
@@ -75,9 +76,15 @@ def escalation_reply(s: Session, esc: Escalation, dest: Destination, settings: S
         raise ValueError(f"no message for escalation kind {kind!r}")
     report = pilot_report(s, pilot, now, grace_of(settings))
     if dest.is_channel:
-        owner = str(facts.get("owner_name") or "owner")
-        return missed_channel_reply(owner, report, period, due_at, settings.pilotbot_checkin_grace_hours)
+        return missed_channel_reply(_owner_of(facts), report, period, due_at, settings.pilotbot_checkin_grace_hours)
     return missed_owner_reply(report, period, pilot.escalation_channel_name if pilot.escalation_channel_id else None)
+
+
+def _owner_of(facts: dict[str, Any]) -> str:
+    """The owner the check-in went to (its `owner_ref`, `slack:U1`), as a mention token."""
+    name = str(facts.get("owner_name") or "owner")
+    platform, _, user = str(facts.get("owner_ref") or "").partition(":")
+    return mention(platform, user, name) if user else "@" + name
 
 
 def _unreachable(facts: dict[str, Any]) -> str:
@@ -91,12 +98,15 @@ def digest_for(s: Session, settings: Settings, now: datetime, period: str) -> Re
     grace = grace_of(settings)
     entries = portfolio(s, now, grace)
     week_ago = now - timedelta(days=7)
-    slugs = {p.id: p.slug for p in s.exec(select(Pilot))}
+    pilots = {p.id: p for p in s.exec(select(Pilot))}
+    slugs = {i: p.slug for i, p in pilots.items()}
     missed = []
     for c in s.exec(select(CheckIn).where(col(CheckIn.due_at) >= week_ago - grace, col(CheckIn.due_at) <= now)):
         deadline = c.due_at + grace
         if week_ago <= deadline <= now and is_missed(CheckInFacts(c.due_at, c.answered_at), now, grace):
-            missed.append(f"{slugs.get(c.pilot_id, '?')} ({c.period})")
+            pilot = pilots.get(c.pilot_id)
+            who = owner_mention(pilot) if pilot is not None else None
+            missed.append(f"{slugs.get(c.pilot_id, '?')} ({c.period}{', ' + who if who else ''})")
     recent = select(Escalation).where(col(Escalation.created_at) >= week_ago, col(Escalation.kind).in_(DIGEST_KINDS))
     escalations = [digest_escalation_line(slugs.get(e.pilot_id or 0, "?"), e.kind, facts_of(e)) for e in s.exec(recent)]
     no_owner = sorted(e.pilot.slug for e in entries if e.pilot.owner_id is None and e.pilot.stage in ACTIVE_STAGES)

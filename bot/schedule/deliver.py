@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -138,6 +138,7 @@ class Delivery:
         self._lock = asyncio.Lock()
         self._closing = False
         self._marks = GroupCommit(engine, clock)
+        self._now_tasks: set[asyncio.Task[Any]] = set()  # deliver-now calls in progress (close waits for them)
 
     async def tick(self) -> TickStats:
         """Plan, then deliver everything due now. Ticks of one process never overlap."""
@@ -152,10 +153,40 @@ class Delivery:
                 log.info("tick: sent %d, failed %d, undeliverable %d", stats.sent, stats.failed, stats.undeliverable)
             return stats
 
+    async def deliver(self, ids: Sequence[int]) -> TickStats:
+        """Deliver exactly these outbox rows now: what a change just created (the deliver-now hook,
+        adapters/scheduling.py). The same claim -> send -> mark as the tick, so a row another
+        replica's tick (or this one's) claimed first is left to it; does not wait for a running tick.
+        Whatever fails here stays pending with backoff, and the tick retries it."""
+        stats = TickStats()
+        if self._closing or not ids:
+            return stats
+        task = asyncio.current_task()
+        if task is not None:
+            self._now_tasks.add(task)
+        try:
+            claimed = await asyncio.to_thread(self._claim_escalations, list(ids))
+            await asyncio.gather(*(self._once(("escalation", i), self._send_escalation(i, stats)) for i in claimed))
+        finally:
+            self._now_tasks.discard(task)  # type: ignore[arg-type]
+        return stats
+
+    async def _once(self, key: tuple[str, int], send: Coroutine[Any, Any, None]) -> None:
+        """Runs a claimed send unless this process is already sending that row (its claim lapsed
+        only because the lease ran out, or a tick and a deliver-now both hold it)."""
+        if key in self._inflight:
+            send.close()  # never awaited: dropped
+            return
+        self._inflight.add(key)
+        try:
+            await send
+        finally:
+            self._inflight.discard(key)
+
     async def _drain(
         self,
         claim: Callable[[], list[T]],
-        send: Callable[[T, TickStats], Awaitable[None]],
+        send: Callable[[T, TickStats], Coroutine[Any, Any, None]],
         stats: TickStats,
     ) -> None:
         # A producer claims batches while `concurrency` workers send: the pipeline never waits for
@@ -176,14 +207,10 @@ class Delivery:
 
         async def work() -> None:
             while (item := await queue.get()) is not None:
-                key = (claim.__name__, item if isinstance(item, int) else getattr(item, "row_id", 0))
-                if key in self._inflight:
-                    continue  # our own send is still running (re-claimed only because the lease ran out)
-                self._inflight.add(key)
-                try:
-                    await send(item, stats)
-                finally:
-                    self._inflight.discard(key)
+                if isinstance(item, int):
+                    await self._once(("escalation", item), send(item, stats))
+                else:
+                    await self._once(("checkin", getattr(item, "row_id", 0)), send(item, stats))
 
         await asyncio.gather(produce(), *(work() for _ in range(self.concurrency)))
 
@@ -192,11 +219,15 @@ class Delivery:
         could have been accepted by the platform without being recorded)."""
         self._closing = True
         try:
-            await asyncio.wait_for(self._lock.acquire(), timeout)
+            await asyncio.wait_for(self._idle(), timeout)
         except TimeoutError:
             log.warning("delivery still busy after %ss at shutdown; unfinished claims retry after the lease", timeout)
-        else:
-            self._lock.release()
+
+    async def _idle(self) -> None:
+        async with self._lock:
+            pass
+        # deliver-now sends that started before the close
+        await asyncio.gather(*(t for t in self._now_tasks if t is not asyncio.current_task()), return_exceptions=True)
 
     # ---- check-ins ----
 
@@ -257,9 +288,9 @@ class Delivery:
 
     # ---- escalations, reminders, notes, digests (the outbox) ----
 
-    def _claim_escalations(self) -> list[int]:
+    def _claim_escalations(self, ids: Sequence[int] | None = None) -> list[int]:
         with session_scope(self.engine) as s:
-            return outbox.claim_escalations(s, self.clock.now(), self.lease, self.batch)
+            return outbox.claim_escalations(s, self.clock.now(), self.lease, self.batch, ids)
 
     def _escalation_jobs(self, row_id: int) -> list[Job]:
         with session_scope(self.engine) as s:

@@ -61,10 +61,18 @@ def reminder_reply(name: str, slug: str, period: str, due_at: datetime, tz: str)
     )
 
 
+def owner_mention(p: Pilot) -> str | None:
+    """The pilot's owner as a mention token (a real mention on the owner's platform), if any."""
+    if not p.owner_id or not p.owner_platform:
+        return None
+    return mention(p.owner_platform, p.owner_id, p.owner_name or p.owner_id)
+
+
 def missed_channel_reply(owner: str, report: PilotReport, period: str, due_at: datetime, grace_hours: float) -> Reply:
+    """`owner`: a mention token (bot.replies.mention), so the channel post notifies the owner."""
     p = report.pilot
     return Reply(
-        text=f"@{owner} missed the weekly review of {p.slug}",
+        text=f"{owner} missed the weekly review of {p.slug}",
         tone=Tone.warning,
         card=gap_card(report),
         lines=(
@@ -126,7 +134,9 @@ def flips_sentence(facts: dict[str, Any]) -> str | None:
     return flips_text(f)
 
 
-def eval_alert_reply(slug: str, kind: str, facts: dict[str, Any]) -> Reply:
+def eval_alert_reply(slug: str, kind: str, facts: dict[str, Any], owner: str | None = None) -> Reply:
+    """`owner`: a mention token, for the escalation channel's copy (the owner is pinged there too)."""
+    ping = (f"Pinging {owner}.",) if owner else ()
     flipped = flips_sentence(facts)
     recovered = kind == EscalationKind.eval_recovered.value
     tone = Tone.success if recovered else (Tone.warning if facts.get("severity") == "warn" else Tone.error)
@@ -138,7 +148,7 @@ def eval_alert_reply(slug: str, kind: str, facts: dict[str, Any]) -> Reply:
     return Reply(
         text=eval_headline(slug, kind, facts),
         tone=tone,
-        lines=((flipped,) if flipped else ()) + (advice,),
+        lines=(*ping, *((flipped,) if flipped else ()), advice),
         actions=(
             Action("Status", command=f"status {slug}"),
             Action("Cases", command=f"cases {slug}"),
@@ -172,7 +182,7 @@ def bar_lowered_reply(slug: str, facts: dict[str, Any]) -> Reply:
 
 def alert_line(pilot: Pilot, kind: str, facts: dict[str, Any]) -> str:
     """The warning a write's reply carries when it raised an eval alert: what, and who is pinged."""
-    who = []
+    who = []  # plain names: this line also goes into REST and CLI output; the alert itself mentions
     if pilot.owner_id:
         who.append(f"@{pilot.owner_name or pilot.owner_id}")
     if pilot.escalation_channel_id and facts.get("severity") != "warn":  # a warn goes to the owner only
@@ -190,8 +200,8 @@ def unreachable_sentence(dest: Destination) -> str:
             f"I cannot post to the {dest.platform} channel {who}: add pilotbot to that team and mention it there once."
         )
     return (
-        f"I cannot message @{who} on {dest.platform.capitalize()}: they must install the "
-        "pilotbot app (or message it once) before it can reach them."
+        f"I cannot message {mention(dest.platform, dest.id, who)} on {dest.platform.capitalize()}: they must "
+        "install the pilotbot app (or message it once) before it can reach them."
     )
 
 

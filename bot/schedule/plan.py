@@ -10,8 +10,10 @@ Planning only *creates rows* under unique keys; sending is a separate claim/send
 - missed review: grace passed, unanswered -> `missed:<pilot>:<period>` (escalation channel + owner);
 - no owner: once per cadence week -> `noowner:<pilot>:<period>` to the escalation channel;
 - digest: Monday 09:00 in PILOTBOT_TIMEZONE -> `digest:<platform>:<channel>:<period>`.
-Eval alerts are created by `Services.record_eval` (one per breach, keys in alerts.py); delivery
-picks them up. Every row stores facts and destinations, never a sentence (messages.py words it).
+Eval alerts are created by `Services.record_eval` (one per breach, keys in alerts.py) and
+delivered right after that change's commit (the tick is the safety net). Every row stores facts
+and destinations, never a sentence (messages.py words it). A reminder or missed-review row is planned
+only for a check-in the platform accepted (`sent_at`): a refused send keeps the check-in pending.
 """
 
 from __future__ import annotations

@@ -137,7 +137,8 @@ def add_eval(
     assert run.id is not None
     uow.audit(None, snapshot(run, "score", "cases", "version", "source"), "eval")
     flipped = record.attach_results(s, uow.pilot_id, run.id, results) if results is not None else None
-    alerts = eval_alerts(s, pilot, run, pol, uow.now, flipped)
+    # Saved through the unit of work: a key a concurrent run already took adds (and says) nothing.
+    alerts = [a for a in eval_alerts(s, pilot, run, pol, uow.now, flipped) if uow.save(a).id is not None]
     verdict = record.gate_for(s, uow.pilot_id, pilot.slug, score, cases)
     lines = []
     if pol is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -26,13 +26,14 @@ from bot.clock import Clock, SystemClock
 from bot.config import ADMINS_EXAMPLE, Settings
 from bot.errors import NotFound, UserError
 from bot.ports import Actor
-from storage import repo
+from storage import outbox, repo
 from storage.db import session_scope
 from storage.models import AuditEvent, Escalation, Pilot
 
 Row = TypeVar("Row")
 P = ParamSpec("P")
 R = TypeVar("R")
+DeliverNow = Callable[[Sequence[int]], None]  # told the outbox ids a committed change created
 log = logging.getLogger(__name__)
 
 
@@ -102,6 +103,7 @@ class UnitOfWork:
         self._authorize = authorize
         self._tracked: tuple[Any, tuple[str, ...], dict[str, Any], dict[str, Any] | None] | None = None
         sa.event.listen(session, "before_flush", _check_lengths)
+        self.outbox: list[int] = []  # outbox rows this change created: delivered right after the commit
 
     @property
     def pilot(self) -> Pilot:
@@ -119,12 +121,27 @@ class UnitOfWork:
         self._tracked = (row, fields, context, before)
 
     def save(self, row: Row) -> Row:
-        """Adds a row; a tracked row that did not exist yet is this one."""
+        """Adds a row; a tracked row that did not exist yet is this one. An outbox row (Escalation)
+        goes in under its dedupe key at once (see `_enqueue`)."""
+        if isinstance(row, Escalation):
+            self._enqueue(row)
+            return row
         self.session.add(row)
         if self._tracked is not None and self._tracked[0] is None:
             _, fields, context, before = self._tracked
             self._tracked = (row, fields, context, before)
         return row
+
+    def _enqueue(self, esc: Escalation) -> None:
+        """INSERT ... ON CONFLICT DO NOTHING on the dedupe key: when an earlier or concurrent change
+        already raised the same notification (ten evals below the bar at once), this one adds nothing
+        and sends nothing; so exactly once holds per key, not per change. A new row's id is kept for
+        the deliver-now hook (`ServiceBase.deliver_now`)."""
+        self.session.flush()  # the rows it refers to (the pilot, an eval run) exist first
+        new_id = outbox.insert_ignore_id(self.session, Escalation, esc.model_dump(exclude={"id"}))
+        if new_id is not None:
+            esc.id = new_id
+            self.outbox.append(new_id)
 
     def created(self, pilot: Pilot) -> None:
         """The pilot this unit of work registered (flushed, so it has an id)."""
@@ -222,6 +239,9 @@ class ServiceBase:
         self.engine = engine
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
+        # Post-commit hooks (bot.core.Core.deliver_now): the process's delivery sends the outbox rows
+        # a change created right after its commit; the scheduler's tick stays the safety net.
+        self.deliver_now: list[DeliverNow] = []
 
     @property
     def grace(self) -> timedelta:
@@ -247,6 +267,7 @@ class ServiceBase:
                 uow.track(pilot, *pilot_fields)
             yield uow
             uow.commit()
+        self.committed(uow)
 
     @contextmanager
     def unit(self, actor: Actor, action: str) -> Iterator[UnitOfWork]:
@@ -255,6 +276,18 @@ class ServiceBase:
             uow = UnitOfWork(s, actor, action, self.clock.now(), None)
             yield uow
             uow.commit()
+        self.committed(uow)
+
+    def committed(self, uow: UnitOfWork) -> None:
+        """Hands the outbox rows of a committed change to the deliver-now hooks. A hook only starts
+        the delivery (it never raises here): the change is done whatever the send does."""
+        if not uow.outbox:
+            return
+        for hook in list(self.deliver_now):
+            try:
+                hook(list(uow.outbox))
+            except Exception:  # the tick delivers it instead
+                log.exception("deliver-now hook failed for outbox rows %s", uow.outbox)
 
     @contextmanager
     def reading(self, slug: str) -> Iterator[tuple[Session, Pilot]]:

@@ -15,6 +15,7 @@ from bot.commands import ChannelRef, UserRef
 from bot.config import Settings
 from bot.core import Core, build_core
 from bot.ports import Actor
+from bot.replies import Reply, render_text
 from bot.schedule.deliver import Delivery
 from storage.db import downgrade, make_engine, session_scope, upgrade
 from storage.models import Escalation
@@ -105,7 +106,8 @@ def test_an_alert_stored_before_0003_is_migrated_and_worded_the_same(tmp_path: P
     asyncio.run(Delivery(core.engine, core.settings, clock, {"slack": slack}).tick())
     [alert] = [m for m in slack.sent if m.dest == "CE"]
     assert alert.reply.text == OLD_HEADLINE  # worded from the facts at send time, as it was frozen
-    assert alert.reply.lines == (OLD_PAYLOAD["todo"],)
+    assert alert.reply.lines[-1:] == (OLD_PAYLOAD["todo"],)
+    assert render_text(Reply(text="", lines=alert.reply.lines[:1])) == "Pinging @Berta."  # the channel pings the owner
     assert not [m for m in slack.sent if m.dest == "UB" and "eval" in m.reply.text]  # not repeated to the owner
 
     downgrade(engine, "0002_outbox_backoff")

@@ -209,7 +209,7 @@ def test_weekly_digest(core: Core, clock: FixedClock, settings: Settings) -> Non
     text = digests[0].text
     assert "Weekly pilot digest, 2026-W48" in text
     assert "0 of 2 pilots ready to ship" in text
-    assert "Missed check-ins this week: 1 (p1 (2026-W47))" in text
+    assert "Missed check-ins this week: 1 (p1 (2026-W47, @Berta))" in text  # the owner, mentioned
     assert "Escalations this week: 1" in text
     assert "Without an owner: orphan" in text
 

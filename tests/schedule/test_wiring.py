@@ -64,16 +64,25 @@ def test_schedule_command_lists_whats_next(core: Core, clock: FixedClock, tmp_pa
 
 
 async def test_scheduler_can_be_turned_off_for_a_chat_only_replica(core: Core, clock: FixedClock) -> None:
+    """No tick in a chat-only replica, yet what it records still goes out at once (SPEC §5)."""
     off = core.settings.model_copy(update={"pilotbot_scheduler": False})
     chat_only = Core(off, core.engine, core.services, core.router, core.clock)
+    slack = RecordingNotifier("slack", clock)
     app = web.Application()
-    scheduling.mount(app, chat_only, {"slack": RecordingNotifier("slack", clock)})
+    scheduling.mount(app, chat_only, {"slack": slack})
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        assert scheduling.SCHEDULER_KEY not in app and scheduling.DELIVERY_KEY not in app
+        assert scheduling.SCHEDULER_KEY not in app
+        for text in ("new p1 P one", "owner p1 <@UB|Berta>", "threshold p1 90", "eval p1 95 cases 100"):
+            assert chat_only.router.handle(text, UB).ok, text
+        assert chat_only.router.handle("eval p1 80 cases 100", UB).ok
+        await app[scheduling.DELIVER_NOW_KEY].settle()
+        headline = "`p1` eval fell below the bar: 95% → 80%, bar 90%."
+        assert [(m.dest, m.reply.text) for m in slack.sent] == [("UB", headline)]
     finally:
         await runner.cleanup()
+    assert core.services.deliver_now == []  # unregistered at shutdown
 
 
 def test_the_server_registers_each_configured_surfaces_notifier(core: Core) -> None:

@@ -18,6 +18,7 @@ class Call:
     reply_to_id: str | None
     authorization: str | None
     body: dict[str, Any]
+    status: int = 200  # what the connector answered (200: accepted)
 
     @property
     def card(self) -> dict[str, Any]:
@@ -46,11 +47,15 @@ class Call:
         return "\n".join(out)
 
 
+_CODES = {403: "BotNotInConversationRoster", 413: "MessageSizeTooBig", 429: "Throttled", 503: "ServiceUnavailable"}
+
+
 @dataclass
 class FakeConnector:
     members: dict[str, dict[str, Any]] = field(default_factory=dict)  # 29: id -> TeamsChannelAccount JSON
     calls: list[Call] = field(default_factory=list)
     fail_with: int | None = None  # answer activities with this status instead of 200
+    refusals: list[tuple[int, int | None]] = field(default_factory=list)  # (status, Retry-After) for the next sends
     server: TestServer | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -61,6 +66,14 @@ class FakeConnector:
 
     def sent(self) -> list[Call]:
         return [c for c in self.calls if c.path.endswith("/activities") or "/activities/" in c.path]
+
+    def accepted(self) -> list[Call]:
+        """The activities the connector took (what a Teams user sees)."""
+        return [c for c in self.sent() if c.status == 200]
+
+    def refuse(self, status: int, times: int = 1, retry_after: int | None = None) -> None:
+        """Answer the next `times` activities with `status` (429/503 with Retry-After when given)."""
+        self.refusals.extend([(status, retry_after)] * times)
 
     async def start(self) -> None:
         app = web.Application()
@@ -75,7 +88,7 @@ class FakeConnector:
         if self.server is not None:
             await self.server.close()
 
-    def _record(self, request: web.Request, body: dict[str, Any]) -> None:
+    def _record(self, request: web.Request, body: dict[str, Any], status: int = 200) -> None:
         self.calls.append(
             Call(
                 request.method,
@@ -84,13 +97,22 @@ class FakeConnector:
                 request.match_info.get("aid"),
                 request.headers.get("Authorization"),
                 body,
+                status,
             )
         )
 
     async def activity(self, request: web.Request) -> web.Response:
-        self._record(request, await request.json())
+        body = await request.json()
+        if self.refusals:
+            status, retry_after = self.refusals.pop(0)
+            self._record(request, body, status)
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+            error = {"error": {"code": _CODES.get(status, "ServiceError")}}
+            return web.json_response(error, status=status, headers=headers)
         if self.fail_with is not None:
+            self._record(request, body, self.fail_with)
             return web.json_response({"error": {"code": "BotNotInConversationRoster"}}, status=self.fail_with)
+        self._record(request, body)
         return web.json_response({"id": f"reply-{next(self._ids)}"})
 
     async def create_conversation(self, request: web.Request) -> web.Response:
