@@ -112,10 +112,10 @@ async def test_a_new_breach_after_the_bar_was_cleared_again_alerts_again(pilot: 
     slack = RecordingNotifier("slack", clock)
     runner, app = await _replica(pilot, slack)
     try:
-        for score in ("80", "82", "93", "85"):  # below, still below (no alert), cleared, below again
+        for score in ("80", "82", "93", "85"):  # below (page), still below (nothing), cleared (recovery), below again
             assert pilot.router.handle(f"eval p1 {score} cases 100", UB).ok
             await app[scheduling.DELIVER_NOW_KEY].settle()
-        assert [m.dest for m in slack.sent if not m.is_channel] == ["UB", "UB"]
-        assert len(alerts(pilot)) == 2
+        assert [m.dest for m in slack.sent if not m.is_channel] == ["UB", "UB", "UB"]
+        assert [a.kind for a in alerts(pilot)] == ["eval_below_bar", "eval_recovered", "eval_below_bar"]
     finally:
         await runner.cleanup()

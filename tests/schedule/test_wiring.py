@@ -78,7 +78,7 @@ async def test_scheduler_can_be_turned_off_for_a_chat_only_replica(core: Core, c
             assert chat_only.router.handle(text, UB).ok, text
         assert chat_only.router.handle("eval p1 80 cases 100", UB).ok
         await app[scheduling.DELIVER_NOW_KEY].settle()
-        headline = "`p1` eval fell below the bar: 95% → 80%, bar 90%."
+        headline = "Page: `p1` eval fell below the bar: 95% → 80%, bar 90%."
         assert [(m.dest, m.reply.text) for m in slack.sent] == [("UB", headline)]
     finally:
         await runner.cleanup()

@@ -57,7 +57,7 @@ def alerts(fake: FakeSlack) -> list[tuple[str, str]]:
     return sorted(
         (str(c.params["channel"]), str(c.params["text"]))
         for c in fake.of("chat.postMessage")
-        if str(c.params.get("text")).startswith("`support-drafts` eval fell below the bar")
+        if str(c.params.get("text")).startswith("Page: `support-drafts` eval fell below the bar")
     )
 
 

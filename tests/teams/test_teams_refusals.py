@@ -182,7 +182,8 @@ async def test_an_eval_sent_as_a_teams_message_alerts_owner_and_channel_at_once(
     assert (await server.post("/api/messages", json=act)).status in (200, 201)
     assert server.app is not None
     await server.app[scheduling.DELIVER_NOW_KEY].settle()  # no tick runs in this process
-    alerts = [c for c in connector.accepted() if c.body.get("summary", "").startswith("`support-drafts` eval fell")]
+    page = "Page: `support-drafts` eval fell"
+    alerts = [c for c in connector.accepted() if c.body.get("summary", "").startswith(page)]
     assert sorted(c.path for c in alerts) == sorted([DM_PATH, CHANNEL_PATH])
     [channel_copy] = [c for c in alerts if c.path == CHANNEL_PATH]
     assert channel_copy.card["msteams"]["entities"][0]["mentioned"]["id"] == "aad-dana"  # the owner is pinged
