@@ -130,6 +130,16 @@ class Audit:
     slug: str
 
 
+@dataclass(frozen=True)
+class Answer:
+    """The weekly check-in in one line (SPEC §8): the same answer as the Slack modal and Teams card."""
+
+    slug: str
+    values: tuple[tuple[str, str], ...]  # (metric key, value as typed): the form's parser reads them
+    eval_score: str | None
+    note: str | None
+
+
 Command = (
     Help
     | New
@@ -145,6 +155,7 @@ Command = (
     | Escalate
     | History
     | Audit
+    | Answer
 )
 
 # name, usage, example, summary — the help text and every "write it like this" come from here.
@@ -198,6 +209,12 @@ GRAMMAR: tuple[tuple[str, str, str, str], ...] = (
     ("escalate", "escalate <slug> <#channel>", "escalate support-drafts #ai-pilots", "where escalations go"),
     ("history", "history <slug>", "history support-drafts", "eval scores and metric values over time"),
     ("audit", "audit <slug>", "audit support-drafts", "the last 20 changes, who and when"),
+    (
+        "answer",
+        "answer <slug> <metric> <value> [<metric> <value> ...] [eval <pct>] [note <text>]",
+        "answer support-drafts handle_time 9 revision_rate 21 eval 96% note all quiet",
+        "the owner answers this week's check-in in one line",
+    ),
 )
 USAGE = {name: usage for name, usage, _, _ in GRAMMAR}
 COMMAND_NAMES = tuple(name for name, *_ in GRAMMAR)
@@ -579,6 +596,39 @@ def _p_audit(args: list[str], text: str) -> Command:
     return Audit(slug)
 
 
+def _p_answer(args: list[str], text: str) -> Command:
+    """`eval` and `note` are words of the command, not metric keys (a metric with such a key is
+    answered through the check-in form); values stay text for the form's one number parser."""
+    slug = parse_slug(args[0] if args else None, "answer")
+    values: list[tuple[str, str]] = []
+    eval_score: str | None = None
+    note: str | None = None
+    i, rest = 0, args[1:]
+    while i < len(rest):
+        word = rest[i].lower()
+        nxt = rest[i + 1] if i + 1 < len(rest) else None
+        if word == "note":
+            note = _rest(text, i + 3) or None
+            if note is None:
+                raise _usage_error("answer", "The note text is missing")
+            if len(note) > MAX_NOTE * 4:
+                raise _usage_error("answer", f"The note is too long ({MAX_NOTE * 4} characters at most)")
+            break
+        if word == "eval":
+            parse_pct(nxt, "answer", "eval score")
+            eval_score = nxt
+        else:
+            key = parse_metric(rest[i], "answer")
+            parse_value(nxt, "answer", f"value of {key}")
+            if any(k == key for k, _ in values):
+                raise _usage_error("answer", f"`{key}` is given twice")
+            values.append((key, str(nxt)))
+        i += 2
+    if not values and eval_score is None:
+        raise _usage_error("answer", "Give this week's value of each metric")
+    return Answer(slug, tuple(values), eval_score, note)
+
+
 _PARSERS = {
     "help": _p_help,
     "new": _p_new,
@@ -594,5 +644,6 @@ _PARSERS = {
     "escalate": _p_escalate,
     "history": _p_history,
     "audit": _p_audit,
+    "answer": _p_answer,
 }
 assert set(_PARSERS) == set(COMMAND_NAMES)

@@ -72,7 +72,7 @@ def test_checkin_form_and_prompt(core: Core) -> None:
     _pilot(core)
     form = core.services.checkin_form("support-drafts")
     keys = [f.key for f in form.fields]
-    assert keys == ["handle_time", "revision_rate", "eval_score", "triage"]
+    assert keys == ["handle_time", "revision_rate", "pb.eval_score", "pb.triage"]
     reply = checkin_prompt(core.services.pilot_report("support-drafts"), form)
     assert reply.card is not None and reply.form == form
     assert reply.actions[0].intent is Intent.OPEN_CHECKIN and reply.actions[0].slug == "support-drafts"
@@ -86,9 +86,9 @@ def test_invalid_answer_names_every_bad_field_and_writes_nothing(core: Core) -> 
     before = row_counts(core.engine)
     with pytest.raises(FormErrors) as err:
         core.services.answer_checkin(
-            BOB, "support-drafts", {"handle_time": "9,5", "revision_rate": "", "eval_score": "120"}
+            BOB, "support-drafts", {"handle_time": "9,5", "revision_rate": "", "pb.eval_score": "120"}
         )
-    assert set(err.value.errors) == {"handle_time", "revision_rate", "eval_score"}
+    assert set(err.value.errors) == {"handle_time", "revision_rate", "pb.eval_score"}
     assert "9.5" in err.value.errors["handle_time"]
     assert row_counts(core.engine) == before
 
@@ -103,7 +103,7 @@ def test_answer_records_measurements_and_closes_the_checkin(core: Core, clock: F
         s.add(CheckIn(pilot_id=pilot.id, period="2026-W48", due_at=clock.now() - timedelta(hours=3)))
         s.commit()
     out = core.services.answer_checkin(
-        BOB, "support-drafts", {"handle_time": "9", "revision_rate": "21", "eval_score": "95.5", "triage": "none"}
+        BOB, "support-drafts", {"handle_time": "9", "revision_rate": "21", "pb.eval_score": "95.5", "pb.triage": "none"}
     )
     assert "answered" in out.text
     text = core.router.handle("status support-drafts", BOB)
