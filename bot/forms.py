@@ -145,7 +145,17 @@ def parse_checkin_answer(form: CheckinForm, raw: dict[str, object]) -> CheckinAn
     metric_keys = [f.key for f in form.fields if not f.key.startswith(FORM_PREFIX)]
     for key in raw:
         if key not in known:
-            errors[key] = f"`{key[:64]}` is not a metric of {form.slug}; its metrics are {', '.join(metric_keys) or 'none yet'}."
+            listed = ", ".join(metric_keys) or "none yet"
+            errors[key] = f"`{key[:64]}` is not a metric of {form.slug}; its metrics are {listed}."
     if errors:
         raise FormErrors(errors)
     return CheckinAnswer(values, eval_score, triage)
+
+
+FORM_FAILED = "I could not open the check-in form. Answer in one line instead:"
+
+
+def answer_command(form: CheckinForm) -> str:
+    """The `answer` command that fills in this form: the fallback when a form cannot open."""
+    metrics = " ".join(f"{f.key} <value>" for f in form.fields if not f.key.startswith(FORM_PREFIX))
+    return f"answer {form.slug} {metrics} [eval <pct>] [note <text>]".replace("  ", " ")

@@ -22,8 +22,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.errors import UserError
-from bot.forms import CheckinAnswer, CheckinForm, build_checkin_form, parse_checkin_answer
+from bot.forms import (
+    FORM_FAILED,
+    CheckinAnswer,
+    CheckinForm,
+    answer_command,
+    build_checkin_form,
+    parse_checkin_answer,
+)
 from bot.ports import Actor
+from bot.replies import Reply, Tone
 from bot.schedule.cadence import period_of
 from bot.services.evals import add_eval
 from bot.services.unit import Outcome, ServiceBase, UnitOfWork
@@ -33,6 +41,11 @@ from storage.models import CheckIn, Escalation, EvalRun, Measurement, Metric, Pi
 _PERIOD_RE = re.compile(r"\d{4}-W\d{2}")
 ALREADY_RECORDED = "Already recorded: this answer for {period} was saved before; nothing changed."
 REPLACED = "This replaces the answer you gave for {period} earlier; its values were withdrawn."
+
+
+def form_failed_reply(form: CheckinForm) -> Reply:
+    """Said privately when a surface could not show the form (Slack: an expired trigger id)."""
+    return Reply(text=FORM_FAILED, tone=Tone.warning, lines=(f"`{answer_command(form)}`",))
 
 
 def answer_digest(answer: CheckinAnswer) -> str:
@@ -96,7 +109,9 @@ class CheckinAnswers(ServiceBase):
         if pilot.owner_id is None:
             raise UserError(f"`{pilot.slug}` has no owner yet: `owner {pilot.slug} <@user>` sets who answers it.")
         if (pilot.owner_platform, pilot.owner_id) != (actor.platform, actor.user_id):
-            raise UserError(f"Only the owner of `{pilot.slug}` (@{pilot.owner_name or pilot.owner_id}) answers its check-in.")
+            raise UserError(
+                f"Only the owner of `{pilot.slug}` (@{pilot.owner_name or pilot.owner_id}) answers its check-in."
+            )
 
     def _form(
         self,
@@ -143,7 +158,9 @@ def _record(
         out = add_eval(uow, answer.eval_score, None, None, Source.checkin)
         lines.extend([out.text, *out.lines])
         alerts = out.alerts
-        run = s.exec(select(EvalRun).where(col(EvalRun.pilot_id) == uow.pilot_id).order_by(col(EvalRun.id).desc())).first()
+        run = s.exec(
+            select(EvalRun).where(col(EvalRun.pilot_id) == uow.pilot_id).order_by(col(EvalRun.id).desc())
+        ).first()
         run_id = run.id if run is not None else None
     s.flush()
     checkin.answered_at = checkin.answered_at or now
@@ -175,4 +192,9 @@ def _withdraw(uow: UnitOfWork, checkin: CheckIn) -> dict[str, Any]:
     if run is not None:
         s.delete(run)
     s.flush()
-    return {"replaced": True, "period": checkin.period, **(report.get("values") or {}), "eval_score": report.get("eval_score")}
+    return {
+        "replaced": True,
+        "period": checkin.period,
+        **(report.get("values") or {}),
+        "eval_score": report.get("eval_score"),
+    }

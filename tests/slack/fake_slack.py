@@ -33,6 +33,7 @@ class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.failures: dict[str, Failure] = {}
+        self.refusals: dict[str, tuple[str, int]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self._ts = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -51,6 +52,10 @@ class FakeSlack:
 
     def fail(self, method: str, status: int = 429, retry_after: int | None = 0, times: int = 1) -> None:
         self.failures[method] = Failure(status, retry_after, times)
+
+    def refuse(self, method: str, error: str, times: int = 1) -> None:
+        """Answer `method` with HTTP 200 `{"ok": false, "error": error}` (e.g. expired_trigger_id)."""
+        self.refusals[method] = (error, times)
 
     def add_user(self, user_id: str, display_name: str, real_name: str = "") -> None:
         self.users[user_id] = {
@@ -121,6 +126,10 @@ class FakeSlack:
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             error = "ratelimited" if failure.status == 429 else "fatal_error"
             return web.json_response({"ok": False, "error": error}, status=failure.status, headers=headers)
+        refusal = self.refusals.get(method)
+        if refusal and refusal[1] > 0:
+            self.refusals[method] = (refusal[0], refusal[1] - 1)
+            return web.json_response({"ok": False, "error": refusal[0]})
         if "Bearer " not in request.headers.get("Authorization", "") and "token" not in params:
             return web.json_response({"ok": False, "error": "not_authed"})
         return web.json_response(self._answer(method, params))

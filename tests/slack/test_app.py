@@ -193,7 +193,8 @@ async def test_checkin_button_opens_the_modal_and_submission_records_numbers(sla
     report = slack.core.services.pilot_report("support-drafts")
     assert all(m.latest is None for m in report.metrics)
 
-    ok = view_submission(view, {"handle_time": "9", "revision_rate": "21", "pb.eval_score": "96.5", "pb.triage": "none"})
+    values = {"handle_time": "9", "revision_rate": "21", "pb.eval_score": "96.5", "pb.triage": "none"}
+    ok = view_submission(view, values)
     resp = await slack.interact(ok)
     assert resp.status == 200 and (await resp.text()) == ""  # closes the modal
     posted = (await slack.fake.wait_for("chat.postMessage"))[0].params

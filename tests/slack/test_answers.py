@@ -1,0 +1,104 @@
+"""Check-in answers on Slack at the boundary: signed requests in, the fake Web API records what goes out.
+
+The same modal submission twice records once; a different second answer replaces the first and
+says so; a `views.open` Slack refuses leaves the user the `answer` command, privately.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlmodel import Session, col, select
+
+from adapters.slack.render import ActionId
+from bot.core import Core
+from storage.models import AuditEvent, CheckIn, EvalRun, Measurement
+from tests.slack.payloads import block_action, view_submission
+from tests.slack.test_app import DANA, Slack, seed
+from tests.slack.test_app import slack as slack_fixture  # noqa: F401  (registers the `slack` fixture)
+
+
+def counts(core: Core) -> tuple[int, int]:
+    with Session(core.engine) as s:
+        return len(list(s.exec(select(Measurement)))), len(list(s.exec(select(EvalRun))))
+
+
+async def submit(slack: Slack, view: dict[str, object], values: dict[str, str | None], age: int = 0) -> str:
+    """A signed view_submission; `age` seconds back gives a distinct signature (not a replay)."""
+    from tests.slack.payloads import interaction_body
+
+    resp = await slack.post(
+        interaction_body(view_submission(view, values)), "application/x-www-form-urlencoded", ts=int(time.time()) - age
+    )
+    assert resp.status == 200
+    return await resp.text()
+
+
+async def open_form(slack: Slack) -> dict[str, object]:
+    await slack.interact(block_action(ActionId.checkin_open, "support-drafts"))
+    return dict((await slack.fake.wait_for("views.open"))[0].params["view"])
+
+
+async def test_the_same_modal_submission_twice_records_once(slack: Slack) -> None:
+    seed(slack.core)
+    view = await open_form(slack)
+    values: dict[str, str | None] = {"handle_time": "9", "revision_rate": "21", "pb.eval_score": "96.5"}
+    assert await submit(slack, view, values) == ""
+    first = (await slack.fake.wait_for("chat.postMessage"))[0].params["text"]
+    assert "recorded 2 metric value(s)" in first
+    assert counts(slack.core) == (2, 1)
+    assert await submit(slack, view, values, age=2) == ""  # e.g. the user's retry after a late ack
+    second = (await slack.fake.wait_for("chat.postMessage", 2))[1].params["text"]
+    assert "Already recorded" in second
+    assert counts(slack.core) == (2, 1)  # no second measurements, no second eval run
+
+
+async def test_a_different_second_answer_replaces_the_first_and_says_so(slack: Slack) -> None:
+    seed(slack.core)
+    view = await open_form(slack)
+    await submit(slack, view, {"handle_time": "9", "revision_rate": "21", "pb.eval_score": "96.5"})
+    await slack.fake.wait_for("chat.postMessage")
+    await submit(slack, view, {"handle_time": "8", "revision_rate": "20"}, age=2)
+    text = (await slack.fake.wait_for("chat.postMessage", 2))[1].params["text"]
+    assert "replaces the answer you gave" in text
+    with Session(slack.core.engine) as s:
+        assert sorted(m.value for m in s.exec(select(Measurement))) == [8.0, 20.0]
+        assert not list(s.exec(select(EvalRun)))  # the first answer's eval run is withdrawn
+        checkins = list(s.exec(select(CheckIn)))
+        assert len(checkins) == 1 and checkins[0].report and checkins[0].report["values"]["handle_time"] == 8.0
+        audit = list(s.exec(select(AuditEvent).where(col(AuditEvent.action) == "checkin_answer")))
+        assert audit[-1].before and audit[-1].before["handle_time"] == 9.0  # the old values are kept
+
+
+async def test_views_open_refused_tells_the_user_the_answer_command(slack: Slack) -> None:
+    seed(slack.core)
+    slack.fake.refuse("views.open", "expired_trigger_id")
+    resp = await slack.interact(block_action(ActionId.checkin_open, "support-drafts"))
+    assert resp.status == 200
+    said = (await slack.fake.wait_for("chat.postEphemeral"))[0].params
+    assert said["user"] == "U1" and said["channel"] == "DU1"
+    assert "could not open the check-in form" in said["text"]
+    assert "answer support-drafts handle_time &lt;value&gt; revision_rate &lt;value&gt;" in said["text"]
+    # ...and the command it names works on Slack too.
+    reply = await slack.ask("answer support-drafts handle_time 9 revision_rate 21 eval 97% note quiet week")
+    assert "recorded 2 metric value(s)" in reply["text"]
+    assert counts(slack.core) == (2, 1)
+
+
+async def test_metrics_called_eval_score_and_triage_are_answered_in_the_modal(slack: Slack) -> None:
+    seed(slack.core)
+    for text in ("baseline support-drafts eval_score 50", "baseline support-drafts triage 3"):
+        assert slack.core.router.handle(text, DANA).ok
+    view = await open_form(slack)
+    ids = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]  # type: ignore[index, union-attr]
+    assert len(ids) == len(set(ids)) == 6
+    values: dict[str, str | None] = {
+        "handle_time": "9", "revision_rate": "21", "eval_score": "55", "triage": "2",
+        "pb.eval_score": "96", "pb.triage": "all quiet",
+    }  # fmt: skip
+    assert await submit(slack, view, values) == ""
+    report = slack.core.services.pilot_report("support-drafts")
+    assert {m.key: m.latest for m in report.metrics}["eval_score"] == 55.0
+    assert {m.key: m.latest for m in report.metrics}["triage"] == 2.0
+    with Session(slack.core.engine) as s:
+        assert [r.score for r in s.exec(select(EvalRun))] == [96.0]
