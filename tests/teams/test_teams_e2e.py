@@ -179,7 +179,8 @@ async def test_invalid_checkin_submission_says_what_to_fix(
     # The same form comes back, ready to submit again.
     inputs = {b["id"]: b for b in call.card["body"] if b.get("type", "").startswith("Input.")}
     assert set(inputs) == {"field:handle_time", "field:revision_rate", "field:pb.eval_score", "field:pb.triage"}
-    assert call.card["actions"][0]["data"] == {"action": "checkin_submit", "slug": "support-drafts"}
+    assert call.card["actions"][0]["data"]["action"] == "checkin_submit"
+    assert call.card["actions"][0]["data"]["slug"] == "support-drafts"
     with session_scope(teams_core.engine) as s:
         assert s.exec(select(Measurement).where(Measurement.source == "checkin")).all() == []
 
@@ -215,7 +216,8 @@ async def test_install_stores_reference_and_proactive_checkin_goes_out(
     assert numbers == ["field:handle_time", "field:revision_rate", "field:pb.eval_score"]
     triage = [b for b in call.card["body"] if b.get("type") == "Input.Text"]
     assert triage and triage[0]["isMultiline"] is True
-    assert call.card["actions"][0]["data"] == {"action": "checkin_submit", "slug": "support-drafts"}
+    assert call.card["actions"][0]["data"]["action"] == "checkin_submit"
+    assert call.card["actions"][0]["data"]["slug"] == "support-drafts"
     assert call.body["summary"].startswith("Weekly check-in for Support drafts")
 
 

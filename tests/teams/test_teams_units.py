@@ -114,7 +114,7 @@ def test_card_is_schema_1_5_with_text_fallback() -> None:
             "type": "Action.Submit",
             "title": "Submit check-in",
             "style": "positive",
-            "data": {"action": "checkin_submit", "slug": "s"},
+            "data": {"action": "checkin_submit", "slug": "s", "period": "2026-W48"},
         }
     ]
 
