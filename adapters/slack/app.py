@@ -52,8 +52,9 @@ from bot.errors import UserError
 from bot.forms import FormErrors
 from bot.home import home_replies
 from bot.ports import Actor
-from bot.replies import Reply
+from bot.replies import Reply, Tone
 from bot.router import outcome_reply
+from bot.schedule.messages import invite_sentence
 from bot.services.checkin_answer import form_failed_reply
 from bot.views import INTERNAL_ERROR, error_reply
 
@@ -117,6 +118,36 @@ class SlackSurface:
         else:
             await self.notifier.post(await self.notifier.dm_channel(body["user"]["id"]), reply)
 
+    async def check_reach(self, text: str, body: dict[str, Any]) -> None:
+        """After an accepted `escalate <slug> <#channel>`: ask Slack whether the bot can post there
+        (conversations.info; after the ack). A private channel it is not in cannot get escalations:
+        the user who set it is told to invite the bot."""
+        try:
+            cmd = commands.parse(text)
+        except Exception:
+            return
+        if not isinstance(cmd, commands.Escalate) or cmd.channel.bare:
+            return
+        name = cmd.channel.name or cmd.channel.id
+        try:
+            info = await self.client.conversations_info(channel=cmd.channel.id)
+            channel = info.get("channel") or {}
+            reachable = channel.get("is_member") or not channel.get("is_private")
+        except SlackApiError as e:
+            reachable = e.response.get("error") not in ("channel_not_found", "not_in_channel")
+            if reachable:
+                log.info("slack: conversations.info %s: %s", cmd.channel.id, e.response.get("error"))
+        except (SlackRequestError, aiohttp.ClientError) as e:
+            log.info("slack: could not check %s: %s", cmd.channel.id, str(e)[:200])
+            return
+        if not reachable:
+            sentence = invite_sentence(name)
+            reply = Reply(text=sentence[0].upper() + sentence[1:], tone=Tone.warning)
+            if body.get("response_url"):
+                await self.responses.send(body["response_url"], response_type="ephemeral", **message(reply))
+            else:
+                await self.notifier.post(await self.notifier.dm_channel(str(body.get("user_id"))), reply)
+
     async def tell_private(self, body: dict[str, Any], reply: Reply) -> None:
         """Only the clicking user sees it: the response_url, else chat.postEphemeral in the
         message's channel, else a DM."""
@@ -165,6 +196,8 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
                 reply, response_type = finish(work.result(), text, share)
                 await ack(response_type=response_type, **message(reply))
                 await chart(reply, response_type)
+                if reply.ok:
+                    await surface.check_reach(text, body)
                 return
         await ack()  # a users.info lookup (Web API) or a slow command: ack first
         reply, response_type = finish(await work, text, share)
@@ -173,6 +206,8 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
         else:  # not sent by Slack for slash commands, but never lose the answer
             await surface.notifier.post(await surface.notifier.dm_channel(body["user_id"]), reply)
         await chart(reply, response_type)
+        if reply.ok:
+            await surface.check_reach(text, body)
 
     @app.action(re.compile(rf"^{ActionId.run_command.value}:"))
     async def command_button(ack: AsyncAck, body: dict[str, Any]) -> None:

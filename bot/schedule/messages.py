@@ -185,3 +185,9 @@ def digest_escalation_line(slug: str, kind: str, facts: dict[str, Any]) -> str:
     if kind in EVAL_KINDS:
         return eval_headline(slug, kind, facts)
     return f"{slug}: {kind.replace('_', ' ')}"
+
+
+def invite_sentence(channel_name: str, bot_name: str = "pilotbot") -> str:
+    """Said to whoever set `escalate` when the platform says the bot cannot post there (a private
+    Slack channel it was not invited to)."""
+    return f"invite @{bot_name} to #{channel_name} so escalations can reach it."

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (every test takes the imported `slack` fixture as its argument)
 """Check-in answers on Slack at the boundary: signed requests in, the fake Web API records what goes out.
 
 The same modal submission twice records once; a different second answer replaces the first and
@@ -14,8 +15,12 @@ from adapters.slack.render import ActionId
 from bot.core import Core
 from storage.models import AuditEvent, CheckIn, EvalRun, Measurement
 from tests.slack.payloads import block_action, view_submission
-from tests.slack.test_app import DANA, Slack, seed
-from tests.slack.test_app import slack as slack_fixture  # noqa: F401  (registers the `slack` fixture)
+from tests.slack.test_app import (
+    DANA,
+    Slack,
+    seed,
+    slack,  # noqa: F401  (the fixture the tests below take)
+)
 
 
 def counts(core: Core) -> tuple[int, int]:
@@ -102,3 +107,22 @@ async def test_metrics_called_eval_score_and_triage_are_answered_in_the_modal(sl
     assert {m.key: m.latest for m in report.metrics}["triage"] == 2.0
     with Session(slack.core.engine) as s:
         assert [r.score for r in s.exec(select(EvalRun))] == [96.0]
+
+
+async def test_escalate_to_a_private_channel_the_bot_is_not_in_says_invite_it(slack: Slack) -> None:
+    seed(slack.core)
+    slack.fake.refuse("conversations.info", "channel_not_found")
+    reply = await slack.ask("escalate support-drafts <#G123|secret-ops>")
+    assert "Escalations for `support-drafts` go to #secret-ops" in reply["text"]
+    said = await slack.answer(1)  # after the ack: the check is no part of the 3 seconds
+    assert said["response_type"] == "ephemeral"
+    assert said["text"] == "Invite @pilotbot to #secret-ops so escalations can reach it."
+    assert slack.fake.of("conversations.info")[0].params["channel"] == "G123"
+
+
+async def test_escalate_to_a_public_channel_needs_no_invite(slack: Slack) -> None:
+    seed(slack.core)
+    reply = await slack.ask("escalate support-drafts <#C123|ai-pilots>")
+    assert reply["text"].startswith("Escalations for `support-drafts` go to #ai-pilots")
+    await slack.fake.wait_for("conversations.info")
+    assert not slack.fake.of("response_url")
