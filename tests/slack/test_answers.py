@@ -126,3 +126,34 @@ async def test_escalate_to_a_public_channel_needs_no_invite(slack: Slack) -> Non
     assert reply["text"].startswith("Escalations for `support-drafts` go to #ai-pilots")
     await slack.fake.wait_for("conversations.info")
     assert not slack.fake.of("response_url")
+
+
+async def test_modal_submit_and_form_open_do_not_queue_behind_portfolio_builds(slack: Slack) -> None:
+    """Every bulk worker and every default-pool thread is held by a stuck portfolio read or other
+    work; the check-in button still opens the modal and the submission is still acked (fast lane)."""
+    import asyncio
+    import threading
+
+    seed(slack.core)
+    release = threading.Event()
+    real_portfolio = slack.core.services.portfolio
+
+    def stuck_portfolio() -> object:
+        release.wait(30)
+        return real_portfolio()
+
+    slack.core.services.portfolio = stuck_portfolio  # type: ignore[method-assign]
+    held = [asyncio.create_task(asyncio.to_thread(release.wait, 30)) for _ in range(40)]  # the default pool
+    try:
+        for i in range(6):  # six people open the App Home at once
+            home = {"type": "app_home_opened", "user": f"U{i + 1}", "channel": f"DU{i + 1}", "tab": "home"}
+            assert (await slack.event(home)).status == 200
+        view = await asyncio.wait_for(open_form(slack), 10)  # a hang here is the failure, not a timing
+        values: dict[str, str | None] = {"handle_time": "9", "revision_rate": "21"}
+        assert await asyncio.wait_for(submit(slack, view, values), 10) == ""
+        assert counts(slack.core) == (2, 0)
+        assert not slack.fake.of("views.publish")  # the App Home builds are all still stuck
+    finally:
+        release.set()
+        await asyncio.gather(*held)
+    await slack.fake.wait_for("views.publish", 6)
