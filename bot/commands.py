@@ -140,6 +140,16 @@ class Cases:
     slug: str
 
 
+@dataclass(frozen=True)
+class Answer:
+    """The weekly check-in in one line (SPEC §8): the same answer as the Slack modal and Teams card."""
+
+    slug: str
+    values: tuple[tuple[str, str], ...]  # (metric key, value as typed): the form's parser reads them
+    eval_score: str | None
+    note: str | None
+
+
 Command = (
     Help
     | New
@@ -156,6 +166,7 @@ Command = (
     | History
     | Audit
     | Cases
+    | Answer
 )
 
 # name, usage, example, summary — the help text and every "write it like this" come from here.
@@ -214,6 +225,12 @@ GRAMMAR: tuple[tuple[str, str, str, str], ...] = (
         "cases <slug>",
         "cases legal-intake",
         "per-case results: flaky and always-failing cases of the last 10 labelled runs",
+    ),
+    (
+        "answer",
+        "answer <slug> <metric> <value> [<metric> <value> ...] [eval <pct>] [note <text>]",
+        "answer support-drafts handle_time 9 revision_rate 21 eval 96% note all quiet",
+        "the owner answers this week's check-in in one line",
     ),
 )
 USAGE = {name: usage for name, usage, _, _ in GRAMMAR}
@@ -661,6 +678,39 @@ def _p_cases(args: list[str], text: str) -> Command:
     return Cases(slug)
 
 
+def _p_answer(args: list[str], text: str) -> Command:
+    """`eval` and `note` are words of the command, not metric keys (a metric with such a key is
+    answered through the check-in form); values stay text for the form's one number parser."""
+    slug = parse_slug(args[0] if args else None, "answer")
+    values: list[tuple[str, str]] = []
+    eval_score: str | None = None
+    note: str | None = None
+    i, rest = 0, args[1:]
+    while i < len(rest):
+        word = rest[i].lower()
+        nxt = rest[i + 1] if i + 1 < len(rest) else None
+        if word == "note":
+            note = _rest(text, i + 3) or None
+            if note is None:
+                raise _usage_error("answer", "The note text is missing")
+            if len(note) > MAX_NOTE * 4:
+                raise _usage_error("answer", f"The note is too long ({MAX_NOTE * 4} characters at most)")
+            break
+        if word == "eval":
+            parse_pct(nxt, "answer", "eval score")
+            eval_score = nxt
+        else:
+            key = parse_metric(rest[i], "answer")
+            parse_value(nxt, "answer", f"value of {key}")
+            if any(k == key for k, _ in values):
+                raise _usage_error("answer", f"`{key}` is given twice")
+            values.append((key, str(nxt)))
+        i += 2
+    if not values and eval_score is None:
+        raise _usage_error("answer", "Give this week's value of each metric")
+    return Answer(slug, tuple(values), eval_score, note)
+
+
 _PARSERS = {
     "help": _p_help,
     "new": _p_new,
@@ -677,5 +727,6 @@ _PARSERS = {
     "history": _p_history,
     "audit": _p_audit,
     "cases": _p_cases,
+    "answer": _p_answer,
 }
 assert set(_PARSERS) == set(COMMAND_NAMES)

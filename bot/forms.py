@@ -8,8 +8,11 @@ from dataclasses import dataclass
 
 from bot.gaps import fmt_number
 
-EVAL_FIELD = "eval_score"
-TRIAGE_FIELD = "triage"
+# The form's own fields carry a prefix no metric key can take (metric keys are [a-z0-9_]+), so a
+# metric called `eval_score` or `triage` is a metric like any other (Slack block ids, Teams inputs).
+FORM_PREFIX = "pb."
+EVAL_FIELD = FORM_PREFIX + "eval_score"
+TRIAGE_FIELD = FORM_PREFIX + "triage"
 MAX_TRIAGE = 2000
 FIX_HEADLINE = "Please fix the check-in:"  # above a rejected submission's errors
 SUBMIT_LABEL = "Submit check-in"  # the button that sends a form shown inside a message (Teams)
@@ -57,7 +60,7 @@ class FormErrors(Exception):
     @property
     def lines(self) -> list[str]:
         """The errors as a list under FIX_HEADLINE."""
-        return [f"• {k}: {v}" for k, v in self.errors.items()]
+        return [f"• {k.removeprefix(FORM_PREFIX)}: {v}" for k, v in self.errors.items()]
 
 
 def build_checkin_form(slug: str, name: str, period: str, metrics: list[tuple[str, str, float | None]]) -> CheckinForm:
@@ -138,6 +141,21 @@ def parse_checkin_answer(form: CheckinForm, raw: dict[str, object]) -> CheckinAn
             eval_score = value
         else:
             values[f.key] = value
+    known = {f.key for f in form.fields}
+    metric_keys = [f.key for f in form.fields if not f.key.startswith(FORM_PREFIX)]
+    for key in raw:
+        if key not in known:
+            listed = ", ".join(metric_keys) or "none yet"
+            errors[key] = f"`{key[:64]}` is not a metric of {form.slug}; its metrics are {listed}."
     if errors:
         raise FormErrors(errors)
     return CheckinAnswer(values, eval_score, triage)
+
+
+FORM_FAILED = "I could not open the check-in form. Answer in one line instead:"
+
+
+def answer_command(form: CheckinForm) -> str:
+    """The `answer` command that fills in this form: the fallback when a form cannot open."""
+    metrics = " ".join(f"{f.key} <value>" for f in form.fields if not f.key.startswith(FORM_PREFIX))
+    return f"answer {form.slug} {metrics} [eval <pct>] [note <text>]".replace("  ", " ")

@@ -97,7 +97,24 @@ class Router:
             return outcome_reply(s.set_cadence(actor, cmd.slug, cmd.weekday, cmd.time, cmd.tz))
         if isinstance(cmd, c.Escalate):
             return outcome_reply(s.set_escalation(actor, cmd.slug, cmd.channel))
+        if isinstance(cmd, c.Answer):
+            return self.answer(cmd, actor)
         raise AssertionError(f"unhandled command {cmd!r}")
+
+    def answer(self, cmd: c.Answer, actor: Actor) -> Reply:
+        """The check-in answered in one line: the form's use case, its field errors as one sentence."""
+        from bot.forms import EVAL_FIELD, TRIAGE_FIELD, FormErrors
+
+        raw: dict[str, object] = dict(cmd.values)
+        if cmd.eval_score is not None:
+            raw[EVAL_FIELD] = cmd.eval_score
+        if cmd.note is not None:
+            raw[TRIAGE_FIELD] = cmd.note
+        try:
+            out = self.services.answer_checkin(actor, cmd.slug, raw)
+        except FormErrors as e:
+            raise UserError(answer_errors_sentence(cmd.slug, e.errors), c.USAGE["answer"]) from None
+        return outcome_reply(out)
 
     def history(self, slug: str) -> Reply:
         pilot, evals, pol, metrics = self.services.history(slug)
@@ -164,6 +181,17 @@ def _require_resolved_mention(cmd: c.SetOwner | c.Escalate, actor: Actor) -> Non
         f"I could not tell which channel `#{ref.id}` is: pick it from the #-channel list (on Teams, @-mention "
         f"the channel), as in `escalate {cmd.slug} #ai-pilots`."
     )
+
+
+def answer_errors_sentence(slug: str, errors: dict[str, str]) -> str:
+    """FormErrors of a one-line answer -> one sentence: which metrics are missing, what is wrong."""
+    missing = [k for k, v in errors.items() if v.startswith("Enter this week's")]
+    wrong = [v.rstrip(".") for k, v in errors.items() if k not in missing]
+    parts = []
+    if missing:
+        parts.append(f"The check-in of `{slug}` also needs {', '.join(missing)}")
+    parts.extend(wrong)
+    return "; ".join(parts)
 
 
 def _fraction_note(fraction: bool, pct: float) -> str | None:

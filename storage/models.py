@@ -225,6 +225,9 @@ class CheckIn(SQLModel, table=True):
     next_attempt_at: datetime | None = _ts()  # backoff after a failed send
     message_ref: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # sha256 of the normalised answer (bot/services/checkin_answer.py): the same submission arriving
+    # twice (a Slack retry after a late ack, a double click, a Teams card sent twice) records once.
+    answer_digest: str | None = Field(default=None, max_length=64)
 
 
 class Escalation(SQLModel, table=True):

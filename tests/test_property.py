@@ -48,11 +48,20 @@ WORDS = list(COMMAND_NAMES) + [
     "`",
     "\x00",
     "\u202e",
+    "eval",
+    "note",
+    "eval_score",
+    "triage",
+    "pb.eval_score",
 ]
 texts = st.one_of(
     st.text(max_size=200),
     st.lists(st.sampled_from(WORDS), max_size=8).map(" ".join),
     st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=12)), max_size=8).map(" ".join),
+    # the one-line check-in answer: metric/value pairs, eval and note in any order and shape
+    st.lists(st.sampled_from(WORDS[len(COMMAND_NAMES) :]), max_size=7).map(
+        lambda words: "answer demo-pilot " + " ".join(words)
+    ),
 )
 
 

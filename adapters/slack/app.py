@@ -1,8 +1,10 @@
 """Bolt AsyncApp listeners: translate the Slack payload, call the core, render Block Kit.
 
-Every listener acks first (Slack's 3-second window); database work runs in a worker thread
-(`asyncio.to_thread`) and Web API calls happen after the ack. The exception is the modal
-submission, whose ack must carry the inline errors, so it validates before acking.
+Every listener acks first (Slack's 3-second window); database work runs in a worker thread of
+its lane (adapters/lanes.py: interactive handlers and one-pilot commands on the fast lane,
+portfolio builds on the bulk lane) and Web API calls happen after the ack. The exception is the
+modal submission, whose ack must carry the inline errors, so it validates (on the fast lane)
+before acking. A check-in form that cannot open tells the user the `answer` command instead.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.lanes import Lanes
 from adapters.slack.client import ResponseUrls, make_slack_client
 from adapters.slack.inbound import (
     SHARE_TIP,
@@ -42,14 +45,17 @@ from adapters.slack.render import (
     modal_values,
 )
 from adapters.slack.replay import TIMESTAMP_HEADER, ReplayGuard, timestamp_ok
+from bot import commands
 from bot.charts import CHART_FILENAME, attach_chart
 from bot.core import Core
 from bot.errors import UserError
 from bot.forms import FormErrors
 from bot.home import home_replies
 from bot.ports import Actor
-from bot.replies import Reply
+from bot.replies import Reply, Tone
 from bot.router import outcome_reply
+from bot.schedule.messages import invite_sentence
+from bot.services.checkin_answer import form_failed_reply
 from bot.views import INTERNAL_ERROR, error_reply
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,15 @@ log = logging.getLogger(__name__)
 
 # How long a slash command may run before the ack goes out without its answer.
 ACK_BUDGET = 1.5
+
+
+def is_portfolio_read(text: str) -> bool:
+    """`status` without a slug reads every pilot: bulk lane. Anything unparsable is quick to refuse."""
+    try:
+        cmd = commands.parse(text)
+    except Exception:
+        return False
+    return isinstance(cmd, commands.Status) and cmd.slug is None
 
 
 def finish(reply: Reply, text: str, share: bool) -> tuple[Reply, str]:
@@ -75,10 +90,12 @@ class SlackSurface:
         self.responses = responses
         self.names = NameCache(client)
         self.notifier = SlackNotifier(client)
+        self.lanes = Lanes()
 
     async def run(self, text: str, actor: Actor) -> Reply:
         names = await self.names.resolve_mentions(text)
-        return await asyncio.to_thread(self.core.router.handle, text, actor, names.get)
+        lane = self.lanes.bulk if is_portfolio_read(text) else self.lanes.fast
+        return await lane(self.core.router.handle, text, actor, names.get)
 
     async def send_chart(self, reply: Reply, channel: str) -> None:
         """A `history` reply's PNG chart, uploaded after its text answer (the sparkline is the fallback)."""
@@ -99,6 +116,49 @@ class SlackSurface:
                 body["response_url"], response_type="ephemeral", replace_original=False, **message(reply)
             )
         else:
+            await self.notifier.post(await self.notifier.dm_channel(body["user"]["id"]), reply)
+
+    async def check_reach(self, text: str, body: dict[str, Any]) -> None:
+        """After an accepted `escalate <slug> <#channel>`: ask Slack whether the bot can post there
+        (conversations.info; after the ack). A private channel it is not in cannot get escalations:
+        the user who set it is told to invite the bot."""
+        try:
+            cmd = commands.parse(text)
+        except Exception:
+            return
+        if not isinstance(cmd, commands.Escalate) or cmd.channel.bare:
+            return
+        name = cmd.channel.name or cmd.channel.id
+        try:
+            info = await self.client.conversations_info(channel=cmd.channel.id)
+            channel = info.get("channel") or {}
+            reachable = channel.get("is_member") or not channel.get("is_private")
+        except SlackApiError as e:
+            reachable = e.response.get("error") not in ("channel_not_found", "not_in_channel")
+            if reachable:
+                log.info("slack: conversations.info %s: %s", cmd.channel.id, e.response.get("error"))
+        except (SlackRequestError, aiohttp.ClientError) as e:
+            log.info("slack: could not check %s: %s", cmd.channel.id, str(e)[:200])
+            return
+        if not reachable:
+            sentence = invite_sentence(name)
+            reply = Reply(text=sentence[0].upper() + sentence[1:], tone=Tone.warning)
+            if body.get("response_url"):
+                await self.responses.send(body["response_url"], response_type="ephemeral", **message(reply))
+            else:
+                await self.notifier.post(await self.notifier.dm_channel(str(body.get("user_id"))), reply)
+
+    async def tell_private(self, body: dict[str, Any], reply: Reply) -> None:
+        """Only the clicking user sees it: the response_url, else chat.postEphemeral in the
+        message's channel, else a DM."""
+        channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
+        if body.get("response_url") or not channel:
+            await self.tell(body, reply)
+            return
+        try:
+            await self.client.chat_postEphemeral(channel=channel, user=body["user"]["id"], **message(reply))
+        except (SlackApiError, SlackRequestError, aiohttp.ClientError) as e:
+            log.warning("slack: ephemeral to %s failed: %s; sending a DM", channel, str(e)[:200])
             await self.notifier.post(await self.notifier.dm_channel(body["user"]["id"]), reply)
 
 
@@ -136,6 +196,8 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
                 reply, response_type = finish(work.result(), text, share)
                 await ack(response_type=response_type, **message(reply))
                 await chart(reply, response_type)
+                if reply.ok:
+                    await surface.check_reach(text, body)
                 return
         await ack()  # a users.info lookup (Web API) or a slow command: ack first
         reply, response_type = finish(await work, text, share)
@@ -144,6 +206,8 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
         else:  # not sent by Slack for slash commands, but never lose the answer
             await surface.notifier.post(await surface.notifier.dm_channel(body["user_id"]), reply)
         await chart(reply, response_type)
+        if reply.ok:
+            await surface.check_reach(text, body)
 
     @app.action(re.compile(rf"^{ActionId.run_command.value}:"))
     async def command_button(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -159,15 +223,21 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
         await ack()
         slug = str(body["actions"][0].get("value") or "")
         try:
-            form = await asyncio.to_thread(surface.core.services.checkin_form, slug)
+            form = await surface.lanes.fast(surface.core.services.checkin_form, slug)
         except UserError as e:
             await surface.tell(body, error_reply(e.sentence))
             return
         container = body.get("container") or {}
-        meta = {"slug": slug}
+        meta = {"slug": slug, "period": form.period}
         if container.get("channel_id") and container.get("message_ts"):
             meta |= {"channel": container["channel_id"], "ts": container["message_ts"]}
-        await client.views_open(trigger_id=body["trigger_id"], view=checkin_modal(form, meta))
+        try:
+            await client.views_open(trigger_id=body["trigger_id"], view=checkin_modal(form, meta))
+        except (SlackApiError, SlackRequestError, aiohttp.ClientError) as e:
+            # An expired trigger (the click is > 3 s old) or a refused view: never silence.
+            error = e.response.get("error") if isinstance(e, SlackApiError) else type(e).__name__
+            log.warning("slack: views.open for %s failed: %s", slug, error)
+            await surface.tell_private(body, form_failed_reply(form))
 
     @app.view(ActionId.checkin_submit.value)
     async def checkin_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -177,8 +247,9 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
             meta = {}
         actor = actor_from_user(body["user"])
         try:
-            out = await asyncio.to_thread(
-                surface.core.services.answer_checkin, actor, str(meta.get("slug", "")), modal_values(view)
+            period = meta.get("period") if isinstance(meta.get("period"), str) else None
+            out = await surface.lanes.fast(
+                surface.core.services.answer_checkin, actor, str(meta.get("slug", "")), modal_values(view), period
             )
         except FormErrors as e:
             await ack(response_action="errors", errors=modal_errors(view, e.errors))
@@ -200,7 +271,7 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
         if event.get("tab", "home") != "home":
             return
         user = str(event["user"])
-        entries = await asyncio.to_thread(core.services.portfolio)
+        entries = await surface.lanes.bulk(core.services.portfolio)
         await client.views_publish(user_id=user, view=home_view(home_replies(entries, "slack", user)))
 
     @app.error

@@ -8,8 +8,20 @@ COMMAND = "/pilot"
 EVENTS_PATH = "/slack/events"
 PLACEHOLDER_URL = "https://pilotbot.example.com"
 # Minimal bot scopes: the slash command, posting, opening DMs, resolving mentioned names,
-# and uploading the history chart.
-BOT_SCOPES = ("commands", "chat:write", "im:write", "im:history", "users:read", "files:write")
+# and uploading the history chart; `chat:write.public` posts escalations to a public channel
+# without someone inviting the bot first, and `channels:read` lets `escalate` ask Slack
+# (conversations.info) whether the bot can reach the channel: a private one it is not in answers
+# channel_not_found, and the user is told to invite it.
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "im:write",
+    "im:history",
+    "users:read",
+    "files:write",
+    "chat:write.public",
+    "channels:read",
+)
 
 
 def build_manifest(url: str = PLACEHOLDER_URL, socket_mode: bool = False) -> dict[str, Any]:

@@ -8,6 +8,7 @@ conversation references so the notifier can reach the user and the conversation 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from typing import Any
@@ -26,11 +27,19 @@ from adapters.teams.auth import BotAuthConfig, auth_config, teams_mode
 from adapters.teams.identity import AliasLearner
 from adapters.teams.notifier import TeamsNotifier
 from adapters.teams.openid import KeysUnavailable, StrictAuthentication, install
-from adapters.teams.render import card_activity, render_form_errors, reply_activity, with_image
+from adapters.teams.render import (
+    card_activity,
+    metric_fields,
+    render_form_errors,
+    render_form_page,
+    reply_activity,
+    with_image,
+)
 from bot.charts import CHART_FILENAME, attach_chart
 from bot.core import Core
 from bot.errors import UserError
-from bot.forms import FormErrors
+from bot.forms import FORM_PREFIX, CheckinForm, FormErrors, parse_checkin_answer
+from bot.ports import Actor
 from bot.router import outcome_reply
 from bot.schedule.reach import ConversationRefs
 from bot.views import INTERNAL_ERROR, error_reply, help_reply
@@ -93,20 +102,58 @@ class PilotTeamsBot(ActivityHandler):
             reply = await asyncio.to_thread(self.core.router.handle, value["command"], actor, None)
             await context.send_activity(reply_activity(reply))
             return
-        if action != inbound.CHECKIN_SUBMIT or not isinstance(value.get("slug"), str):
+        checkin_actions = (inbound.CHECKIN_SUBMIT, inbound.CHECKIN_NEXT, inbound.CHECKIN_OPEN)
+        if action not in checkin_actions or not isinstance(value.get("slug"), str):
             await context.send_activity(reply_activity(error_reply("I did not understand that card; try `help`.")))
             return
         slug = value["slug"].lower()
-        raw = inbound.form_values(value)
         try:
-            out = await asyncio.to_thread(self.core.services.answer_checkin, actor, slug, raw)
+            form = await asyncio.to_thread(self.core.services.checkin_form, slug)
+        except UserError as err:
+            await context.send_activity(reply_activity(error_reply(err.sentence)))
+            return
+        if action == inbound.CHECKIN_OPEN:
+            await context.send_activity(card_activity(render_form_page(form), form.intro))
+        elif action == inbound.CHECKIN_NEXT:
+            await self.on_next_page(context, form, value)
+        else:
+            await self.on_checkin_submit(context, actor, form, value)
+
+    async def on_next_page(self, context: TurnContext, form: CheckinForm, value: dict[str, Any]) -> None:
+        """One page of a long form: its fields are checked now, its values carried to the next page."""
+        bounds = inbound.page_bounds(value)
+        if bounds is None:
+            await context.send_activity(card_activity(render_form_page(form), form.intro))
+            return
+        start, end = bounds
+        period = value.get("period")
+        form = dataclasses.replace(form, period=period) if isinstance(period, str) else form
+        carry, page = inbound.carried(value), inbound.form_values(value)
+        fields = metric_fields(form)[start:end]
+        try:
+            parse_checkin_answer(
+                dataclasses.replace(form, fields=tuple(fields)), {f.key: page.get(f.key) for f in fields}
+            )
         except FormErrors as e:
-            try:
-                form = await asyncio.to_thread(self.core.services.checkin_form, slug)
-            except UserError as err:
-                await context.send_activity(reply_activity(error_reply(err.sentence)))
-                return
-            await context.send_activity(card_activity(render_form_errors(form, raw, e.errors), str(e)))
+            await context.send_activity(card_activity(render_form_errors(form, page, e.errors, start, carry), str(e)))
+            return
+        carry = {**carry, **{f.key: page[f.key] for f in fields if f.key in page}}
+        await context.send_activity(card_activity(render_form_page(form, end, carry), form.intro))
+
+    async def on_checkin_submit(
+        self, context: TurnContext, actor: Actor, form: CheckinForm, value: dict[str, Any]
+    ) -> None:
+        period = value.get("period") if isinstance(value.get("period"), str) else None
+        page = inbound.form_values(value)
+        raw = {**inbound.carried(value), **page}
+        try:
+            out = await asyncio.to_thread(self.core.services.answer_checkin, actor, form.slug, raw, period)
+        except FormErrors as e:
+            # The last page again (the earlier pages' values stay carried), with what to fix.
+            start = max(0, len(metric_fields(form)) - sum(1 for k in page if not k.startswith(FORM_PREFIX)))
+            form = dataclasses.replace(form, period=period) if period else form
+            card_json = render_form_errors(form, raw, e.errors, start, inbound.carried(value))
+            await context.send_activity(card_activity(card_json, str(e)))
             return
         except UserError as e:
             await context.send_activity(reply_activity(error_reply(e.sentence)))

@@ -21,6 +21,8 @@ from bot.ports import Actor
 
 PLATFORM = "teams"
 CHECKIN_SUBMIT = "checkin_submit"
+CHECKIN_NEXT = "checkin_next"  # a page of a long check-in form: validate it, show the next page
+CHECKIN_OPEN = "checkin_open"  # "report this week's numbers" on a card without the form
 COMMAND_SUBMIT = "command"
 FIELD_PREFIX = "field:"  # Input ids on the check-in card: `field:<metric key>` never collides with "action"
 
@@ -111,6 +113,22 @@ def submitted(activity: Activity) -> dict[str, Any] | None:
 def form_values(value: dict[str, Any]) -> dict[str, object]:
     """`field:<key>` inputs -> {key: raw value}; numbers may come as str or int/float."""
     return {k.removeprefix(FIELD_PREFIX): v for k, v in value.items() if k.startswith(FIELD_PREFIX)}
+
+
+def carried(value: dict[str, Any]) -> dict[str, object]:
+    """The values of earlier form pages, carried in the submit's data (metric key -> raw value)."""
+    carry = value.get("carry")
+    if not isinstance(carry, dict):
+        return {}
+    return {str(k): v for k, v in carry.items() if isinstance(v, str | int | float) and not isinstance(v, bool)}
+
+
+def page_bounds(value: dict[str, Any]) -> tuple[int, int] | None:
+    """(start, end) of the metrics a "Next" submit's page showed; None when not two small ints."""
+    start, end = value.get("start"), value.get("end")
+    if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= 10_000:
+        return start, end
+    return None
 
 
 def conversation_id(activity: Activity) -> str:

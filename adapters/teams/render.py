@@ -1,7 +1,9 @@
 """Outbound translation: the neutral Reply -> an Adaptive Card (+ plain-text fallback).
 
 Schema 1.5 is what Teams desktop/web renders; we keep to 1.4 features so mobile shows the same.
-Teams limits: a card payload of about 28 KB; we cap long lists and lines to stay far below it.
+Teams limits: a message of about 28 KB (TEAMS_MESSAGE_LIMIT); we cap long lists and lines, and the
+check-in form is paged: as many metrics per card as fit, a "Next" submit carrying the values so
+far, the eval score, note and "Submit check-in" on the last page.
 TextBlock and FactSet text is markdown on Teams (bold, italic, lists, links; no code spans), so
 every string is escaped once, in `md`, and a `code` span is written in bold instead.
 """
@@ -9,13 +11,14 @@ every string is escaped once, in `md`, and a `code` span is written in bold inst
 from __future__ import annotations
 
 import base64
+import json
 import re
 from typing import Any
 
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
-from adapters.teams.inbound import CHECKIN_SUBMIT, COMMAND_SUBMIT, FIELD_PREFIX, PLATFORM
-from bot.forms import FIX_HEADLINE, SUBMIT_LABEL, CheckinForm, FormErrors
+from adapters.teams.inbound import CHECKIN_NEXT, CHECKIN_OPEN, CHECKIN_SUBMIT, COMMAND_SUBMIT, FIELD_PREFIX, PLATFORM
+from bot.forms import FIX_HEADLINE, FORM_PREFIX, SUBMIT_LABEL, CheckinForm, FormErrors, FormField
 from bot.replies import (
     EVAL_TITLE,
     GO_LIVE_LABEL,
@@ -44,6 +47,14 @@ CARD_VERSION = "1.5"
 MAX_LINES = 40
 MAX_CHARS = 2000
 MAX_ACTIONS = 6  # Teams shows up to 6 top-level actions
+# "The message size limit is 28 KB" for bot messages, card attachments included (Microsoft Learn,
+# Teams platform: Bots > "Send and receive messages" / rate limiting and message size); larger
+# sends are refused with 413 or dropped. Measured on the serialized activity, not the card alone.
+TEAMS_MESSAGE_LIMIT = 28 * 1024
+# Room for what the connector call adds around our activity (ids, serviceUrl, from/recipient,
+# conversation, replyToId): a form page is cut to fit TEAMS_MESSAGE_LIMIT minus this.
+ENVELOPE_ROOM = 2 * 1024
+NEXT_LABEL = "Next: more metrics"
 TONE_COLOR = {Tone.info: "Default", Tone.success: "Good", Tone.warning: "Warning", Tone.error: "Attention"}
 
 
@@ -53,6 +64,7 @@ _MD_LINE_START = re.compile(r"^(\s*)([-+>#]|\d+[.)])(?=\s|$)", re.MULTILINE)
 
 def md_escape(text: str) -> str:
     """Plain text -> TextBlock markdown that shows it as typed (a pilot named `*x*` is not bold)."""
+
     def marker(m: re.Match[str]) -> str:  # "- x" / "1. x" at a line start would become a list
         lead, mark = m.group(1), m.group(2)
         return f"{lead}{mark[:-1]}\\{mark[-1]}" if mark[0].isdigit() else f"{lead}\\{mark}"
@@ -168,15 +180,19 @@ def portfolio_body(p: Portfolio) -> list[dict[str, Any]]:
 
 
 def form_body(
-    form: CheckinForm, values: dict[str, object] | None = None, errors: dict[str, str] | None = None
+    form: CheckinForm,
+    values: dict[str, object] | None = None,
+    errors: dict[str, str] | None = None,
+    fields: list[FormField] | None = None,
 ) -> list[dict[str, Any]]:
-    """One input per field; `values` re-fills a rejected submission, `errors` shows what to fix."""
+    """One input per field (all, or this page's); `values` re-fills a rejected submission, `errors`
+    shows what to fix."""
     values, errors = values or {}, errors or {}
     body: list[dict[str, Any]] = [
         _text(form.title, weight="Bolder", separator=True),
         _text(form.intro, spacing="None"),
     ]
-    for f in form.fields:
+    for f in form.fields if fields is None else fields:
         given = values.get(f.key)
         item: dict[str, Any] = {
             "id": FIELD_PREFIX + f.key,
@@ -204,13 +220,74 @@ def form_body(
     return body
 
 
-def submit_checkin_action(slug: str) -> dict[str, Any]:
-    return {
-        "type": "Action.Submit",
-        "title": SUBMIT_LABEL,
-        "style": "positive",
-        "data": {"action": CHECKIN_SUBMIT, "slug": slug},
-    }
+def submit_checkin_action(
+    slug: str, period: str | None = None, carry: dict[str, object] | None = None
+) -> dict[str, Any]:
+    """Sends the form; `period` says which week it answers, `carry` the values of earlier pages."""
+    data: dict[str, Any] = {"action": CHECKIN_SUBMIT, "slug": slug}
+    if period:
+        data["period"] = period
+    if carry:
+        data["carry"] = carry
+    return {"type": "Action.Submit", "title": SUBMIT_LABEL, "style": "positive", "data": data}
+
+
+def next_page_action(form: CheckinForm, start: int, end: int, carry: dict[str, object]) -> dict[str, Any]:
+    data = {"action": CHECKIN_NEXT, "slug": form.slug, "period": form.period, "start": start, "end": end}
+    return {"type": "Action.Submit", "title": NEXT_LABEL, "data": {**data, "carry": carry}}
+
+
+def open_checkin_action(label: str, slug: str) -> dict[str, Any]:
+    """Intent.OPEN_CHECKIN on a card without the form (reminder, missed review): sends back a
+    submit the bot answers with the form."""
+    return {"type": "Action.Submit", "title": label[:50], "data": {"action": CHECKIN_OPEN, "slug": slug}}
+
+
+def metric_fields(form: CheckinForm) -> list[FormField]:
+    return [f for f in form.fields if not f.key.startswith(FORM_PREFIX)]
+
+
+def form_page(
+    form: CheckinForm,
+    head: list[dict[str, Any]],
+    actions: list[dict[str, Any]],
+    fallback: str,
+    start: int = 0,
+    carry: dict[str, object] | None = None,
+    values: dict[str, object] | None = None,
+    errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The card with `head`, then metrics from `start` on, as many as fit the Teams limit; the
+    last page adds the eval score and note and the "Submit check-in" button."""
+    metrics, extra, carry = metric_fields(form), [f for f in form.fields if f.key.startswith(FORM_PREFIX)], carry or {}
+
+    def build(end: int) -> dict[str, Any]:
+        last = end >= len(metrics)
+        fields = metrics[start:end] + (extra if last else [])
+        body = head + form_body(form, values, errors, fields)
+        submit = (
+            submit_checkin_action(form.slug, form.period, carry) if last else next_page_action(form, start, end, carry)
+        )
+        return card(body, [submit, *actions], fallback)
+
+    end = len(metrics)
+    found = build(end)
+    while end > start + 1 and card_bytes(found) > TEAMS_MESSAGE_LIMIT - ENVELOPE_ROOM:
+        # Shrink by the overshoot's share of a field (at least one): a few builds, not one per metric.
+        over = card_bytes(found) - (TEAMS_MESSAGE_LIMIT - ENVELOPE_ROOM)
+        per_field = max(1, card_bytes(found) // max(1, end - start + len(extra)))
+        end = max(start + 1, end - max(1, -(-over // per_field)))
+        found = build(end)
+    return found
+
+
+def card_bytes(card_json: dict[str, Any]) -> int:
+    """The card as it travels inside the activity (UTF-8 JSON)."""
+    return len(json.dumps(card_json, ensure_ascii=False).encode())
+
+
+def activity_bytes(activity: Activity) -> int:
+    return len(json.dumps(activity.serialize(), ensure_ascii=False).encode())
 
 
 def command_action(action: Action) -> dict[str, Any]:
@@ -255,12 +332,20 @@ def render_card(reply: Reply, form_values: dict[str, object] | None = None) -> d
     if len(lines) > MAX_LINES:
         lines = lines[:MAX_LINES] + [more_note(len(reply.lines) - MAX_LINES, "lines")]
     body.extend(_text(line, spacing="Small") for line in lines)
-    actions: list[dict[str, Any]] = []
-    if reply.form is not None:
-        body.extend(form_body(reply.form, form_values))
-        actions.append(submit_checkin_action(reply.form.slug))
-    actions.extend(b for a in reply.actions if (b := intent_action(a)) is not None)
-    out = card(body, actions, render_text(reply))
+    form = reply.form
+    # On a card that carries the form, "report this week's numbers" is the form itself.
+    actions = [
+        b
+        for a in reply.actions
+        if not (form is not None and a.intent is Intent.OPEN_CHECKIN and a.slug == form.slug)
+        and (b := intent_action(a)) is not None
+    ]
+    if form is not None:
+        return _with_mentions(form_page(form, body, actions, render_text(reply), values=form_values), reply)
+    return _with_mentions(card(body, actions, render_text(reply)), reply)
+
+
+def _with_mentions(out: dict[str, Any], reply: Reply) -> dict[str, Any]:
     entities = mention_entities(reply)
     if entities:
         out["msteams"]["entities"] = entities
@@ -268,21 +353,31 @@ def render_card(reply: Reply, form_values: dict[str, object] | None = None) -> d
 
 
 def intent_action(action: Action) -> dict[str, Any] | None:
-    """The core's intents as Teams card actions (see inbound.COMMAND_SUBMIT / CHECKIN_SUBMIT)."""
+    """The core's intents as Teams card actions (see inbound.COMMAND_SUBMIT / CHECKIN_OPEN)."""
     if action.intent is Intent.RUN_COMMAND:
         return command_action(action)
-    # Intent.OPEN_CHECKIN opens a modal on Slack; on Teams the form itself is on the card
-    # (`Reply.form`, answered with `submit_checkin_action`), so there is no separate button.
+    if action.intent is Intent.OPEN_CHECKIN and action.slug:
+        return open_checkin_action(action.label, action.slug)
     return None
 
 
-def render_form_errors(form: CheckinForm, values: dict[str, object], errors: dict[str, str]) -> dict[str, Any]:
-    """A rejected check-in: what to fix, and the same form again with the given values kept."""
+def render_form_page(form: CheckinForm, start: int = 0, carry: dict[str, object] | None = None) -> dict[str, Any]:
+    """A page of the form on its own (the answer to "open the form" and to "Next")."""
+    return form_page(form, [], [], f"{form.title}: {form.intro}", start, carry)
+
+
+def render_form_errors(
+    form: CheckinForm,
+    values: dict[str, object],
+    errors: dict[str, str],
+    start: int = 0,
+    carry: dict[str, object] | None = None,
+) -> dict[str, Any]:
+    """A rejected check-in page: what to fix, and the same page again with the given values kept."""
     lines = FormErrors(errors).lines
-    body = [_text(FIX_HEADLINE, weight="Bolder", color="Attention"), *(_text(x) for x in lines)]
-    body.extend(form_body(form, values, errors))
+    head = [_text(FIX_HEADLINE, weight="Bolder", color="Attention"), *(_text(x) for x in lines)]
     fallback = "\n".join([FIX_HEADLINE, *lines])
-    return card(body, [submit_checkin_action(form.slug)], fallback)
+    return form_page(form, head, [], fallback, start, carry, values, errors)
 
 
 def reply_activity(reply: Reply, form_values: dict[str, object] | None = None) -> Activity:

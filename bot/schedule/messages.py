@@ -258,3 +258,9 @@ def digest_escalation_line(slug: str, kind: str, facts: dict[str, Any]) -> str:
     if kind == EscalationKind.bar_lowered.value:
         return plain_mentions(bar_lowered_sentence(slug, facts))
     return f"{slug}: {kind.replace('_', ' ')}"
+
+
+def invite_sentence(channel_name: str, bot_name: str = "pilotbot") -> str:
+    """Said to whoever set `escalate` when the platform says the bot cannot post there (a private
+    Slack channel it was not invited to)."""
+    return f"invite @{bot_name} to #{channel_name} so escalations can reach it."

@@ -1,19 +1,61 @@
-"""The weekly check-in's form and its answer: one implementation for the Slack modal and the Teams card.
+"""The weekly check-in's form and its answer: one implementation for the Slack modal, the Teams
+card and the `answer` command.
 
 (When a check-in is due and how it is sent is the schedule's business; this is only the form.)
+
+An answer is recorded once per (pilot, period): the check-in keeps a digest of the normalised
+answer, so the same submission arriving again (a Slack retry after a late ack, a double click, a
+Teams card submitted twice) changes nothing and says "already recorded". A different answer for
+the same period replaces the first: the first answer's measurements and eval run are withdrawn in
+the same transaction and their values kept in the audit event.
 """
 
 from __future__ import annotations
 
-from sqlmodel import Session
+import hashlib
+import json
+import re
+from datetime import datetime
+from typing import Any
 
-from bot.forms import CheckinForm, build_checkin_form, parse_checkin_answer
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from bot.errors import UserError
+from bot.forms import (
+    FORM_FAILED,
+    CheckinAnswer,
+    CheckinForm,
+    answer_command,
+    build_checkin_form,
+    parse_checkin_answer,
+)
 from bot.ports import Actor
+from bot.replies import Reply, Tone
 from bot.schedule.cadence import period_of
 from bot.services.evals import add_eval
-from bot.services.unit import Outcome, ServiceBase
+from bot.services.unit import Outcome, ServiceBase, UnitOfWork
 from storage import repo
-from storage.models import CheckIn, Escalation, Measurement, Metric, Pilot, Source
+from storage.models import CheckIn, Escalation, EvalRun, Measurement, Metric, Pilot, Source
+
+_PERIOD_RE = re.compile(r"\d{4}-W\d{2}")
+ALREADY_RECORDED = "Already recorded: this answer for {period} was saved before; nothing changed."
+REPLACED = "This replaces the answer you gave for {period} earlier; its values were withdrawn."
+
+
+def form_failed_reply(form: CheckinForm) -> Reply:
+    """Said privately when a surface could not show the form (Slack: an expired trigger id)."""
+    return Reply(text=FORM_FAILED, tone=Tone.warning, lines=(f"`{answer_command(form)}`",))
+
+
+def answer_digest(answer: CheckinAnswer) -> str:
+    """sha256 of the answer as recorded: values sorted, note trimmed, so only a real change differs."""
+    normal = {
+        "values": sorted((k, round(v, 9)) for k, v in answer.values.items()),
+        "eval": None if answer.eval_score is None else round(answer.eval_score, 6),
+        "note": " ".join((answer.triage or "").split()) or None,
+    }
+    return hashlib.sha256(json.dumps(normal, sort_keys=True).encode()).hexdigest()
 
 
 class CheckinAnswers(ServiceBase):
@@ -21,48 +63,55 @@ class CheckinAnswers(ServiceBase):
         with self.reading(slug) as (s, pilot):
             return self._form(s, pilot)
 
-    def answer_checkin(self, actor: Actor, slug: str, raw: dict[str, object]) -> Outcome:
-        """Validates all fields (FormErrors), refuses an actor who may not change the pilot, then
-        records the measurements, the optional eval run and the answered check-in in one unit of work."""
+    def answer_checkin(self, actor: Actor, slug: str, raw: dict[str, object], period: str | None = None) -> Outcome:
+        """Validates all fields (FormErrors), refuses anyone but the owner, then records the answer
+        of `period` (the one the form showed; None: the open check-in, else the current week)."""
+        try:
+            return self._answer(actor, slug, raw, period)
+        except IntegrityError:
+            # Two copies of one submission raced to create the period's check-in row: the loser
+            # runs again and finds the winner's answer (so: "already recorded").
+            return self._answer(actor, slug, raw, period)
+
+    def _answer(self, actor: Actor, slug: str, raw: dict[str, object], period: str | None) -> Outcome:
         with self.change(actor, slug, "checkin_answer", authorize_now=False) as uow:
             s, now, pilot = uow.session, uow.now, uow.pilot
             metric_rows = repo.metrics_with_latest(s, uow.pilot_id)
-            checkin = repo.latest_unanswered_checkin(s, uow.pilot_id, now)
+            checkin = self._target(s, pilot, period, now)
             form = self._form(s, pilot, metric_rows, checkin)
             answer = parse_checkin_answer(form, raw)
             uow.authorize()
-            metrics = {m.key: m for m, _ in metric_rows}
-            for key, value in answer.values.items():
-                m = metrics.get(key)
-                if m is not None and m.id is not None:
-                    row = Measurement(
-                        metric_id=m.id, value=value, measured_at=now, source=Source.checkin.value, recorded_by=actor.ref
-                    )
-                    uow.save(row)
+            self._owner_only(pilot, actor)
+            digest = answer_digest(answer)
+            if checkin is not None and checkin.answer_digest == digest:
+                return Outcome(f"Check-in for `{slug}` answered.", [ALREADY_RECORDED.format(period=form.period)], pilot)
+            replaced = _withdraw(uow, checkin) if checkin is not None and checkin.answered_at else None
             if checkin is None:
-                # Answered before the scheduler asked: keep the report against this period.
-                checkin = repo.checkin_for_period(s, uow.pilot_id, form.period) or CheckIn(
-                    pilot_id=uow.pilot_id, period=form.period, owner_ref=actor.ref, due_at=now
-                )
-            checkin.answered_at = checkin.answered_at or now
-            checkin.report = {
-                "values": answer.values,
-                "eval_score": answer.eval_score,
-                "triage": answer.triage,
-                "by": actor.ref,
-                "at": now.isoformat(),
-            }
-            uow.save(checkin)
-            uow.audit(None, {"period": checkin.period, **answer.values})
-            lines = [f"Thanks — recorded {len(answer.values)} metric value(s) for {form.period}."]
-            alerts: list[Escalation] = []
-            if answer.eval_score is not None:
-                out = add_eval(uow, answer.eval_score, None, None, Source.checkin)
-                lines.extend([out.text, *out.lines])
-                alerts = out.alerts
-        if answer.triage:
-            lines.append(f"Triage note saved: {answer.triage[:200]}")
+                # Answered before the scheduler asked: this row makes plan.py skip the period.
+                checkin = CheckIn(pilot_id=uow.pilot_id, period=form.period, owner_ref=actor.ref, due_at=now)
+            lines, alerts = _record(uow, checkin, answer, metric_rows, digest)
+            uow.audit(replaced, {"period": checkin.period, **answer.values, "eval_score": answer.eval_score})
+            if replaced is not None:
+                lines.insert(1, REPLACED.format(period=form.period))
         return Outcome(f"Check-in for `{slug}` answered.", lines, pilot, alerts)
+
+    def _target(self, s: Session, pilot: Pilot, period: str | None, now: datetime) -> CheckIn | None:
+        """The check-in this answer is for, locked against a concurrent answer (PostgreSQL)."""
+        assert pilot.id is not None
+        current = period_of(now, pilot.checkin_tz)
+        if period is None or not _PERIOD_RE.fullmatch(period) or period > current:
+            open_one = repo.latest_unanswered_checkin(s, pilot.id, now)
+            period = open_one.period if open_one is not None else current
+        query = select(CheckIn).where(col(CheckIn.pilot_id) == pilot.id, col(CheckIn.period) == period)
+        return s.exec(query.with_for_update()).first()
+
+    def _owner_only(self, pilot: Pilot, actor: Actor) -> None:
+        if pilot.owner_id is None:
+            raise UserError(f"`{pilot.slug}` has no owner yet: `owner {pilot.slug} <@user>` sets who answers it.")
+        if (pilot.owner_platform, pilot.owner_id) != (actor.platform, actor.user_id):
+            raise UserError(
+                f"Only the owner of `{pilot.slug}` (@{pilot.owner_name or pilot.owner_id}) answers its check-in."
+            )
 
     def _form(
         self,
@@ -78,3 +127,74 @@ class CheckinAnswers(ServiceBase):
         metrics = [(m.key, m.unit, last.value if last else None) for m, last in metric_rows]
         period = checkin.period if checkin else period_of(self.clock.now(), pilot.checkin_tz)
         return build_checkin_form(pilot.slug, pilot.name, period, metrics)
+
+
+def _record(
+    uow: UnitOfWork,
+    checkin: CheckIn,
+    answer: CheckinAnswer,
+    metric_rows: list[tuple[Metric, Measurement | None]],
+    digest: str,
+) -> tuple[list[str], list[Escalation]]:
+    """The measurements, the optional eval run and the answered check-in (their ids in the report,
+    so a replacing answer can withdraw exactly these)."""
+    s, now, actor = uow.session, uow.now, uow.actor
+    metrics = {m.key: m for m, _ in metric_rows}
+    rows: list[Measurement] = []
+    for key, value in answer.values.items():
+        m = metrics.get(key)
+        if m is not None and m.id is not None:
+            rows.append(
+                uow.save(
+                    Measurement(
+                        metric_id=m.id, value=value, measured_at=now, source=Source.checkin.value, recorded_by=actor.ref
+                    )
+                )
+            )
+    lines = [f"Thanks — recorded {len(answer.values)} metric value(s) for {checkin.period}."]
+    alerts: list[Escalation] = []
+    run_id: int | None = None
+    if answer.eval_score is not None:
+        out = add_eval(uow, answer.eval_score, None, None, Source.checkin)
+        lines.extend([out.text, *out.lines])
+        alerts = out.alerts
+        run = s.exec(
+            select(EvalRun).where(col(EvalRun.pilot_id) == uow.pilot_id).order_by(col(EvalRun.id).desc())
+        ).first()
+        run_id = run.id if run is not None else None
+    s.flush()
+    checkin.answered_at = checkin.answered_at or now
+    checkin.answer_digest = digest
+    checkin.report = {
+        "values": answer.values,
+        "eval_score": answer.eval_score,
+        "triage": answer.triage,
+        "by": actor.ref,
+        "at": now.isoformat(),
+        "measurement_ids": [r.id for r in rows],
+        "eval_run_id": run_id,
+    }
+    uow.save(checkin)
+    if answer.triage:
+        lines.append(f"Triage note saved: {answer.triage[:200]}")
+    return lines, alerts
+
+
+def _withdraw(uow: UnitOfWork, checkin: CheckIn) -> dict[str, Any]:
+    """Removes the first answer's records of this period; returns its values for the audit event."""
+    s = uow.session
+    report = checkin.report or {}
+    ids = [i for i in report.get("measurement_ids") or [] if isinstance(i, int)]
+    for row in s.exec(select(Measurement).where(col(Measurement.id).in_(ids))) if ids else []:
+        s.delete(row)
+    run_id = report.get("eval_run_id")
+    run = s.get(EvalRun, run_id) if isinstance(run_id, int) else None
+    if run is not None:
+        s.delete(run)
+    s.flush()
+    return {
+        "replaced": True,
+        "period": checkin.period,
+        **(report.get("values") or {}),
+        "eval_score": report.get("eval_score"),
+    }

@@ -118,6 +118,7 @@ class FakeSlack:
         self.posted: Counter[str] = Counter()  # accepted chat.postMessage calls, per channel
         self.calls: list[Call] = []
         self.failures: dict[str, Failure] = {}
+        self.refusals: dict[str, tuple[str, int]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self._ts = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -136,6 +137,10 @@ class FakeSlack:
 
     def fail(self, method: str, status: int = 429, retry_after: int | None = 0, times: int = 1) -> None:
         self.failures[method] = Failure(status, retry_after, times)
+
+    def refuse(self, method: str, error: str, times: int = 1) -> None:
+        """Answer `method` with HTTP 200 `{"ok": false, "error": error}` (e.g. expired_trigger_id)."""
+        self.refusals[method] = (error, times)
 
     def add_user(self, user_id: str, display_name: str, real_name: str = "") -> None:
         self.users[user_id] = {
@@ -215,6 +220,10 @@ class FakeSlack:
                 return web.json_response(
                     {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(retry_after)}
                 )
+        refusal = self.refusals.get(method)
+        if refusal and refusal[1] > 0:
+            self.refusals[method] = (refusal[0], refusal[1] - 1)
+            return web.json_response({"ok": False, "error": refusal[0]})
         if "Bearer " not in request.headers.get("Authorization", "") and "token" not in params:
             return web.json_response({"ok": False, "error": "not_authed"})
         if method == "chat.postMessage":

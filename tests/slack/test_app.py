@@ -181,7 +181,7 @@ async def test_checkin_button_opens_the_modal_and_submission_records_numbers(sla
     view = opened["view"]
     assert_valid_view(view)
     inputs = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
-    assert inputs == ["f:handle_time", "f:revision_rate", "f:eval_score", "f:triage"]
+    assert inputs == ["f:handle_time", "f:revision_rate", "f:pb.eval_score", "f:pb.triage"]
 
     # Invalid numbers come back inline, and nothing is written.
     bad = view_submission(view, {"handle_time": "9,5", "revision_rate": None})
@@ -193,7 +193,8 @@ async def test_checkin_button_opens_the_modal_and_submission_records_numbers(sla
     report = slack.core.services.pilot_report("support-drafts")
     assert all(m.latest is None for m in report.metrics)
 
-    ok = view_submission(view, {"handle_time": "9", "revision_rate": "21", "eval_score": "96.5", "triage": "none"})
+    values = {"handle_time": "9", "revision_rate": "21", "pb.eval_score": "96.5", "pb.triage": "none"}
+    ok = view_submission(view, values)
     resp = await slack.interact(ok)
     assert resp.status == 200 and (await resp.text()) == ""  # closes the modal
     posted = (await slack.fake.wait_for("chat.postMessage"))[0].params

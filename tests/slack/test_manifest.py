@@ -34,7 +34,16 @@ def test_manifest_declares_the_command_the_grammar_parses() -> None:
 def test_manifest_scopes_and_features_are_minimal() -> None:
     manifest = build_manifest("https://bot.example.org/")
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(
-        ["commands", "chat:write", "im:write", "im:history", "users:read", "files:write"]
+        [
+            "commands",
+            "chat:write",
+            "im:write",
+            "im:history",
+            "users:read",
+            "files:write",
+            "chat:write.public",
+            "channels:read",
+        ]
     )
     assert "user" not in manifest["oauth_config"]["scopes"]
     assert tuple(manifest["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES

@@ -145,8 +145,8 @@ async def test_checkin_card_submission_records_measurements(
         "slug": "support-drafts",
         "field:handle_time": "9",  # a string, as Teams desktop sends it
         "field:revision_rate": 21,  # a number, as some clients send it
-        "field:eval_score": "",
-        "field:triage": "Two tickets escalated by hand.",
+        "field:pb.eval_score": "",
+        "field:pb.triage": "Two tickets escalated by hand.",
     }
     assert await post(client, p.card_submit(connector.url, value)) in (200, 201)
     [call] = connector.sent()
@@ -167,7 +167,7 @@ async def test_invalid_checkin_submission_says_what_to_fix(
         "slug": "support-drafts",
         "field:handle_time": "9,5",
         "field:revision_rate": "",
-        "field:eval_score": "140",
+        "field:pb.eval_score": "140",
     }
     assert await post(client, p.card_submit(connector.url, value)) in (200, 201)
     [call] = connector.sent()
@@ -178,8 +178,9 @@ async def test_invalid_checkin_submission_says_what_to_fix(
     assert "The eval score is a percentage between 0 and 100." in text
     # The same form comes back, ready to submit again.
     inputs = {b["id"]: b for b in call.card["body"] if b.get("type", "").startswith("Input.")}
-    assert set(inputs) == {"field:handle_time", "field:revision_rate", "field:eval_score", "field:triage"}
-    assert call.card["actions"][0]["data"] == {"action": "checkin_submit", "slug": "support-drafts"}
+    assert set(inputs) == {"field:handle_time", "field:revision_rate", "field:pb.eval_score", "field:pb.triage"}
+    assert call.card["actions"][0]["data"]["action"] == "checkin_submit"
+    assert call.card["actions"][0]["data"]["slug"] == "support-drafts"
     with session_scope(teams_core.engine) as s:
         assert s.exec(select(Measurement).where(Measurement.source == "checkin")).all() == []
 
@@ -212,10 +213,11 @@ async def test_install_stores_reference_and_proactive_checkin_goes_out(
     assert call.path == f"/v3/conversations/{p.PERSONAL_DANA}/activities"  # a new message, not a reply
     assert sent == MessageRef("teams", p.PERSONAL_DANA, "reply-2")
     numbers = [b["id"] for b in call.card["body"] if b.get("type") == "Input.Number"]
-    assert numbers == ["field:handle_time", "field:revision_rate", "field:eval_score"]
+    assert numbers == ["field:handle_time", "field:revision_rate", "field:pb.eval_score"]
     triage = [b for b in call.card["body"] if b.get("type") == "Input.Text"]
     assert triage and triage[0]["isMultiline"] is True
-    assert call.card["actions"][0]["data"] == {"action": "checkin_submit", "slug": "support-drafts"}
+    assert call.card["actions"][0]["data"]["action"] == "checkin_submit"
+    assert call.card["actions"][0]["data"]["slug"] == "support-drafts"
     assert call.body["summary"].startswith("Weekly check-in for Support drafts")
 
 

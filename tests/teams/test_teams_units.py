@@ -106,15 +106,15 @@ def test_card_is_schema_1_5_with_text_fallback() -> None:
     assert [(i["type"], i["id"], i["isRequired"]) for i in inputs] == [
         ("Input.Number", "field:handle_time", True),
         ("Input.Number", "field:rate", True),
-        ("Input.Number", "field:eval_score", False),
-        ("Input.Text", "field:triage", False),
+        ("Input.Number", "field:pb.eval_score", False),
+        ("Input.Text", "field:pb.triage", False),
     ]
     assert card["actions"] == [
         {
             "type": "Action.Submit",
             "title": "Submit check-in",
             "style": "positive",
-            "data": {"action": "checkin_submit", "slug": "s"},
+            "data": {"action": "checkin_submit", "slug": "s", "period": "2026-W48"},
         }
     ]
 
