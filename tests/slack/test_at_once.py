@@ -91,7 +91,7 @@ async def test_slack_command(slack: Slack) -> None:
 async def test_checkin_answer_with_an_eval_score(slack: Slack) -> None:
     assert (await slack.interact(block_action(ActionId.checkin_open, "support-drafts"))).status == 200
     view = (await slack.fake.wait_for("views.open"))[0].params["view"]
-    resp = await slack.interact(view_submission(view, {"handle_time": "9", "eval_score": "91", "triage": ""}))
+    resp = await slack.interact(view_submission(view, {"handle_time": "9", "pb.eval_score": "91", "pb.triage": ""}))
     assert resp.status == 200
     assert_owner_and_channel_once(await settled(slack))
 

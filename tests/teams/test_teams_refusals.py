@@ -120,7 +120,8 @@ async def test_refused_checkin_stays_pending_is_retried_and_arrives_once_without
     row = checkin_row(quiet_core)
     assert row.sent_at == clock.now() and row.message_ref and row.message_ref["conversation"] == p.PERSONAL_DANA
     [card] = checkin_cards(connector)
-    assert card.card["actions"][0]["data"] == {"action": "checkin_submit", "slug": "support-drafts"}
+    submit = {"action": "checkin_submit", "slug": "support-drafts", "period": "2026-W49"}
+    assert card.card["actions"][0]["data"] == submit
 
     for _ in range(3):  # later ticks never send it again
         clock.advance(timedelta(minutes=30))
