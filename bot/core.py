@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.flags import Flags
 from bot.router import Router
 from bot.services import Services
 from storage.db import ensure_schema, make_engine
@@ -20,6 +21,13 @@ class Core:
     services: Services
     router: Router
     clock: Clock
+    # The one kill-switch Flags of the process: chat commands and the OFREP routes share its unflushed
+    # read evidence, so `kill` right after a production read says so.
+    flags: Flags = field(default=None)  # type: ignore[assignment]  # None: the router's
+
+    def __post_init__(self) -> None:
+        if self.flags is None:
+            self.flags = self.router.flags
 
 
 def build_core(
@@ -30,4 +38,5 @@ def build_core(
         ensure_schema(engine)
     clock = clock or SystemClock()
     services = Services(engine, settings, clock)
-    return Core(settings, engine, services, Router(services), clock)
+    flags = Flags(services)
+    return Core(settings, engine, services, Router(services, flags), clock, flags)

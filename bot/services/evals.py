@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.errors import UserError
+from bot.flags import stop_below
 from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Actor
 from bot.schedule.alerts import eval_alerts
@@ -13,21 +15,38 @@ from storage.models import EvalPolicy, EvalRun, Source
 
 class EvalChanges(ServiceBase):
     def set_threshold(
-        self, actor: Actor, slug: str, pct: float, min_cases: int | None, drop_alert: float | None
+        self,
+        actor: Actor,
+        slug: str,
+        pct: float,
+        min_cases: int | None,
+        drop_alert: float | None,
+        kill_below: float | None = None,
     ) -> Outcome:
         with self.change(actor, slug, "threshold") as uow:
             pol = repo.policy(uow.session, uow.pilot_id)
-            uow.track(pol, "threshold", "min_cases", "drop_alert")
+            uow.track(pol, "threshold", "min_cases", "drop_alert", "kill_below")
             pol = pol or EvalPolicy(pilot_id=uow.pilot_id, threshold=pct)
             pol.threshold = pct
             if min_cases is not None:
                 pol.min_cases = min_cases
             if drop_alert is not None:
                 pol.drop_alert = drop_alert
+            if kill_below is not None:
+                pol.kill_below = kill_below
+            if pol.kill_below is not None and pol.kill_below > pct:
+                raise UserError(
+                    f"The kill-below score {fmt_pct(pol.kill_below)} is above the new bar {fmt_pct(pct)}: "
+                    f"write `threshold {slug} {fmt_pct(pct)} kill-below <pct>` with a score at or under the bar."
+                )
             uow.save(pol)
+        lines = []
+        if pol.kill_below is not None:
+            lines.append(f"An eval run below {fmt_pct(pol.kill_below)} turns `{slug}` off in production (kill switch).")
         return Outcome(
             f"Acceptance bar for `{slug}`: {fmt_pct(pct)} on at least {pol.min_cases} cases "
             f"(alert on a drop of {fmt_number(pol.drop_alert)} pts).",
+            lines,
             pilot=uow.pilot,
         )
 
@@ -76,6 +95,7 @@ def add_eval(
     s.flush()
     uow.audit(None, snapshot(run, "score", "cases", "version", "source"), "eval")
     alerts = eval_alerts(pilot, previous, run, pol, uow.now)
+    stopped = stop_below(uow, pol, run, alerts)  # kill-below: the flag goes off in this transaction
     for a in alerts:
         uow.save(a)
     lines = []
@@ -88,4 +108,6 @@ def add_eval(
             lines.append(f"{cases} cases is fewer than the {pol.min_cases} the bar needs.")
     for a in alerts:
         lines.append(alert_line(pilot, a.kind, a.facts or {}))
+    if stopped:
+        lines.append(stopped)
     return Outcome(f"Recorded eval for `{pilot.slug}`: {fmt_pct(score)} on {cases} cases.", lines, pilot, alerts)
