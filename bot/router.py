@@ -65,7 +65,8 @@ class Router:
                 from bot.schedule.operator import with_delivery_warning  # undeliverable scheduled messages show here
 
                 return with_delivery_warning(portfolio_reply(s.portfolio()), s.engine)
-            return status_reply(s.pilot_report(cmd.slug))
+            report = s.pilot_report(cmd.slug)
+            return status_reply(report, self.flags.wiring(cmd.slug))
         if isinstance(cmd, c.History):
             return self.history(cmd.slug)
         if isinstance(cmd, c.Audit):

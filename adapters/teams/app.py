@@ -26,7 +26,14 @@ from adapters.teams.auth import BotAuthConfig, auth_config, teams_mode
 from adapters.teams.identity import AliasLearner
 from adapters.teams.notifier import TeamsNotifier
 from adapters.teams.openid import KeysUnavailable, StrictAuthentication, install
-from adapters.teams.render import card_activity, render_form_errors, reply_activity, with_image
+from adapters.teams.render import (
+    KILL_REASON_INPUT,
+    KILL_SUBMIT,
+    card_activity,
+    render_form_errors,
+    reply_activity,
+    with_image,
+)
 from bot.charts import CHART_FILENAME, attach_chart
 from bot.core import Core
 from bot.errors import UserError
@@ -91,6 +98,12 @@ class PilotTeamsBot(ActivityHandler):
         action = value.get("action")
         if action == inbound.COMMAND_SUBMIT and isinstance(value.get("command"), str):
             reply = await asyncio.to_thread(self.core.router.handle, value["command"], actor, None)
+            await context.send_activity(reply_activity(reply))
+            return
+        if action == KILL_SUBMIT and isinstance(value.get("slug"), str):  # the confirmed "Kill switch" card
+            reason = str(value.get(KILL_REASON_INPUT) or value.get("default") or "").strip()
+            command = f"kill {value['slug']} {reason}".strip()
+            reply = await asyncio.to_thread(self.core.router.handle, command, actor, None)
             await context.send_activity(reply_activity(reply))
             return
         if action != inbound.CHECKIN_SUBMIT or not isinstance(value.get("slug"), str):

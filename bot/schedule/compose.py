@@ -23,6 +23,8 @@ from bot.schedule.messages import (
     digest_escalation_line,
     digest_reply,
     eval_alert_reply,
+    flag_killed_reply,
+    flag_restored_reply,
     missed_channel_reply,
     missed_owner_reply,
     no_owner_reply,
@@ -59,6 +61,10 @@ def escalation_reply(s: Session, esc: Escalation, dest: Destination, settings: S
         raise LookupError(f"pilot {esc.pilot_id} is gone")
     if kind in EVAL_KINDS:
         return eval_alert_reply(pilot.slug, kind, facts)
+    if kind == EscalationKind.flag_killed.value:
+        return flag_killed_reply(pilot.slug, facts)
+    if kind == EscalationKind.flag_restored.value:
+        return flag_restored_reply(pilot.slug, facts)
     if kind == EscalationKind.no_owner.value:
         return no_owner_reply(pilot.name, pilot.slug)
     if kind == EscalationKind.owner_unreachable.value:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.forms import CheckinForm
 from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Destination
-from bot.replies import Action, Reply, Tone
+from bot.replies import Action, Confirm, Intent, Reply, Tone, mention
 from bot.reports import PilotReport, PortfolioEntry
 from bot.views import checkin_action, gap_card, portfolio_reply
 from storage.models import EscalationKind, Pilot
@@ -102,11 +102,74 @@ def eval_headline(slug: str, kind: str, facts: dict[str, Any]) -> str:
 
 
 def eval_alert_reply(slug: str, kind: str, facts: dict[str, Any]) -> Reply:
+    lines = [f"Look at the failing cases of this run, fix, and re-run: `eval {slug} <pct> cases <n>`."]
+    actions = [Action("Status", command=f"status {slug}"), Action("History", command=f"history {slug}")]
+    if facts.get("killed"):
+        lines.insert(0, killed_by_eval_line(slug, facts))
+    elif facts.get("new") is not None:
+        actions.append(kill_action(slug, f"eval alert: {fmt_pct(float(facts['new']))}"))
+    return Reply(text=eval_headline(slug, kind, facts), tone=Tone.error, lines=tuple(lines), actions=tuple(actions))
+
+
+# ---- the kill switch (SPEC §9) ----
+
+KILL_LABEL = "Kill switch"
+
+
+def kill_action(slug: str, default_reason: str) -> Action:
+    """The "Kill switch" button of an alert: confirmed before it acts; the reason typed in the
+    confirmation (where the surface can ask) or `default_reason`."""
+    return Action(
+        KILL_LABEL,
+        command=f"kill {slug} {default_reason}",
+        intent=Intent.KILL,
+        slug=slug,
+        style="danger",
+        confirm=Confirm(
+            title=f"Turn {slug} off in production?"[:100],
+            text=(
+                f"Its kill-switch flag reads false at once, so its AI stops wherever production reads the "
+                f"flag, until someone runs `restore {slug}`. Reason if none is given: {default_reason}."
+            )[:300],
+            yes="Turn it off",
+        ),
+    )
+
+
+def killed_by_eval_line(slug: str, facts: dict[str, Any]) -> str:
+    below = f" kill-below {fmt_pct(float(facts['kill_below']))}" if facts.get("kill_below") is not None else ""
+    return (
+        f"⛔ The kill switch turned `{slug}` off in production: this run is below{below}. "
+        f"Its flag reads `false` until someone runs `restore {slug}`."
+    )
+
+
+def _flipper(facts: dict[str, Any]) -> str:
+    """Who flipped the flag, as a real mention (None actor: pilotbot itself, on an eval run)."""
+    if not facts.get("actor_id"):
+        return "pilotbot (an eval run below kill-below)"
+    return mention(str(facts.get("actor_platform") or ""), str(facts["actor_id"]), facts.get("actor_name"))
+
+
+def flag_killed_reply(slug: str, facts: dict[str, Any]) -> Reply:
+    reason = facts.get("reason") or "no reason given"
     return Reply(
-        text=eval_headline(slug, kind, facts),
+        text=f"⛔ `{slug}` was turned off in production by {_flipper(facts)}: {reason}.",
         tone=Tone.error,
-        lines=(f"Look at the failing cases of this run, fix, and re-run: `eval {slug} <pct> cases <n>`.",),
-        actions=(Action("Status", command=f"status {slug}"), Action("History", command=f"history {slug}")),
+        lines=(
+            f"Its kill-switch flag now reads `false`. Production: {facts.get('last_read') or 'unknown'}.",
+            f"`restore {slug}` turns it back on.",
+        ),
+        actions=(Action("Status", command=f"status {slug}"),),
+    )
+
+
+def flag_restored_reply(slug: str, facts: dict[str, Any]) -> Reply:
+    return Reply(
+        text=f"`{slug}` was turned back on in production by {_flipper(facts)}.",
+        tone=Tone.warning,
+        lines=(f"Its kill-switch flag reads `true` again. Production: {facts.get('last_read') or 'unknown'}.",),
+        actions=(Action("Status", command=f"status {slug}"),),
     )
 
 
@@ -184,4 +247,6 @@ def digest_escalation_line(slug: str, kind: str, facts: dict[str, Any]) -> str:
     """One escalation of the week, as the digest lists it."""
     if kind in EVAL_KINDS:
         return eval_headline(slug, kind, facts)
+    if kind == EscalationKind.flag_killed.value:
+        return f"{slug}: turned off in production ({facts.get('reason') or 'no reason given'})"
     return f"{slug}: {kind.replace('_', ' ')}"
