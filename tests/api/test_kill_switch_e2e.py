@@ -41,7 +41,7 @@ from storage.models import AuditEvent, Escalation, Pilot
 from tests.api import ofrep_contract as contract
 from tests.slack.conftest import slack_settings
 from tests.slack.fake_slack import FakeSlack
-from tests.slack.payloads import sign, slash_body
+from tests.slack.payloads import block_action, interaction_body, sign, slash_body
 from tests.teams import payloads as teams
 from tests.teams.fake_connector import FakeConnector
 from tests.test_evalscore_cli import junit
@@ -76,6 +76,12 @@ class World:
         notifiers = Notifiers()
         notifiers.register(*scheduler_notifier(self.core.settings))
         await Delivery(self.core.engine, self.core.settings, self.clock, notifiers).tick()
+
+    async def delivered(self, posts: int) -> None:
+        """Deliver the outbox and wait until Slack got `posts` messages in all: the server's own
+        scheduler may have claimed a row first (its start-up tick), and then it is the one sending."""
+        await self.tick()
+        await self.slack.wait_for("chat.postMessage", posts)
 
 
 @pytest.fixture
@@ -145,7 +151,7 @@ async def test_kill_from_slack_and_restore_from_teams_as_production_reads_it(wor
     assert off.flag_metadata["reason"] == "drafts quote wrong refund amounts"
     assert off.flag_metadata["changedBy"] == "slack:U1"
 
-    await world.tick()  # the owner (DM) and #ai-pilots are told, naming who pulled it
+    await world.delivered(2)  # the owner (DM) and #ai-pilots are told, naming who pulled it
     channel = posts_to(world.slack, "C9")
     assert len(channel) == 1 and "turned off in production by" in channel[0]["text"]
     assert "drafts quote wrong refund amounts" in channel[0]["text"]
@@ -217,7 +223,7 @@ async def test_eval_import_below_kill_below_turns_the_flag_off_once(
         [alert] = s.exec(select(Escalation)).all()  # the eval alert carries it: no separate notice
         assert alert.kind == "eval_below_bar" and alert.facts and alert.facts["killed"] is True
 
-    await world.tick()
+    await world.delivered(2)
     channel = posts_to(world.slack, "C9")
     assert len(channel) == 1 and "The kill switch turned `support-drafts` off" in json.dumps(channel[0])
     assert "kill_switch" not in json.dumps(channel[0])  # no Kill switch button on an alert that already killed
@@ -227,3 +233,41 @@ async def test_eval_import_below_kill_below_turns_the_flag_off_once(
     with session_scope(world.core.engine) as s:
         assert len(s.exec(select(AuditEvent).where(AuditEvent.action == "kill")).all()) == 1
         assert [e.kind for e in s.exec(select(Escalation))] == ["eval_below_bar"]
+
+
+async def test_kill_switch_buttons_on_slack_and_teams_run_kill_as_the_clicker(world: World) -> None:
+    """The eval alert's button: on Slack the confirmed click sends the default reason; on Teams the
+    ShowCard's submit carries the reason typed into it."""
+    assert world.core.router.handle(f"eval {SLUG} 85 cases 100", DANA).ok  # below the 90% bar: an alert
+    await world.delivered(2)
+    [dm] = [p for p in world.slack.of("chat.postMessage") if p.params.get("channel") != "C9"]
+    blocks = json.loads(dm.params["blocks"]) if isinstance(dm.params["blocks"], str) else dm.params["blocks"]
+    [button] = [e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "kill_switch"]
+    assert "confirm" in button
+
+    stranger = block_action("kill_switch", button["value"], user_id="U7", response_url=world.slack.response_url())
+    body = interaction_body(stranger)
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, "test-signing-secret")}
+    assert (await world.http.post("/slack/events", data=body.encode(), headers=headers)).status == 200
+    refused = (await world.slack.wait_for("response_url"))[-1].params
+    assert "Only the owner of `support-drafts`" in refused["text"]
+
+    click = block_action("kill_switch", button["value"], user_id="U1", response_url=world.slack.response_url())
+    body = interaction_body(click)
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, "test-signing-secret")}
+    assert (await world.http.post("/slack/events", data=body.encode(), headers=headers)).status == 200
+    done = (await world.slack.wait_for("response_url", 2))[-1].params
+    assert "Turned `support-drafts` off in production" in done["text"]
+    with session_scope(world.core.engine) as s:
+        pilot = s.exec(select(Pilot).where(Pilot.slug == SLUG)).one()
+        assert (pilot.flag_on, pilot.flag_reason, pilot.flag_changed_by) == (False, "eval alert: 85%", "slack:U1")
+
+    assert "Restored" in await world.teams_message(f"restore {SLUG}")
+    submit = {"action": "kill_switch", "slug": SLUG, "default": "eval alert: 85%", "reason": "wrong refunds again"}
+    resp = await world.http.post("/api/messages", json=teams.card_submit(world.teams.url, submit))
+    assert resp.status in (200, 201)
+    assert "off in production" in world.teams.sent()[-1].card_text
+    with session_scope(world.core.engine) as s:
+        pilot = s.exec(select(Pilot).where(Pilot.slug == SLUG)).one()
+        assert (pilot.flag_on, pilot.flag_reason) == (False, "wrong refunds again")
+        assert pilot.flag_changed_by == "teams:aad-dana"
