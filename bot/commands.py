@@ -92,6 +92,7 @@ class Threshold:
     min_cases: int | None
     drop_alert: float | None
     read_as_fraction: bool = False
+    kill_below: float | None = None  # an eval run below it turns the flag off (SPEC §9)
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,17 @@ class Answer:
     note: str | None
 
 
+@dataclass(frozen=True)
+class Kill:
+    slug: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Restore:
+    slug: str
+
+
 Command = (
     Help
     | New
@@ -167,6 +179,8 @@ Command = (
     | Audit
     | Cases
     | Answer
+    | Kill
+    | Restore
 )
 
 # name, usage, example, summary — the help text and every "write it like this" come from here.
@@ -195,7 +209,7 @@ GRAMMAR: tuple[tuple[str, str, str, str], ...] = (
     ),
     (
         "threshold",
-        "threshold <slug> <pct> [min-cases <n>] [drop-alert <pts>]",
+        "threshold <slug> <pct> [min-cases <n>] [drop-alert <pts>] [kill-below <pct>]",
         "threshold legal-intake 95% min-cases 150",
         "the acceptance bar for evals",
     ),
@@ -232,6 +246,13 @@ GRAMMAR: tuple[tuple[str, str, str, str], ...] = (
         "answer support-drafts handle_time 9 revision_rate 21 eval 96% note all quiet",
         "the owner answers this week's check-in in one line",
     ),
+    (
+        "kill",
+        "kill <slug> <reason>",
+        "kill support-drafts drafts quote wrong refund amounts",
+        "turn the pilot's AI off in production now (its kill-switch flag reads false)",
+    ),
+    ("restore", "restore <slug>", "restore support-drafts", "turn it back on in production"),
 )
 USAGE = {name: usage for name, usage, _, _ in GRAMMAR}
 COMMAND_NAMES = tuple(name for name, *_ in GRAMMAR)
@@ -582,6 +603,7 @@ def _p_threshold(args: list[str], text: str) -> Command:
     pct, fraction = parse_pct(args[1] if len(args) > 1 else None, "threshold", "bar")
     min_cases: int | None = None
     drop: float | None = None
+    kill_below: float | None = None
     rest = args[2:]
     i = 0
     while i < len(rest):
@@ -594,10 +616,14 @@ def _p_threshold(args: list[str], text: str) -> Command:
             if unit not in (None, "pts", "pt", "%") or not 0 < value <= 100:
                 raise _usage_error("threshold", "drop-alert is a number of points between 0 and 100")
             drop = value
+        elif word in ("kill-below", "kill_below"):
+            kill_below, _ = parse_pct(nxt, "threshold", "kill-below score")
+            if kill_below > pct:
+                raise _usage_error("threshold", "kill-below must be at or under the bar it backs up")
         else:
             raise _usage_error("threshold", f"I did not expect `{rest[i][:60]}`")
         i += 2
-    return Threshold(slug, pct, min_cases, drop, fraction)
+    return Threshold(slug, pct, min_cases, drop, fraction, kill_below)
 
 
 def _p_eval(args: list[str], text: str) -> Command:
@@ -711,6 +737,22 @@ def _p_answer(args: list[str], text: str) -> Command:
     return Answer(slug, tuple(values), eval_score, note)
 
 
+def _p_kill(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "kill")
+    reason = " ".join(_rest(text, 2).split())
+    if not reason:
+        raise _usage_error("kill", "Say why it goes off (the production system sees the reason)")
+    if len(reason) > MAX_NOTE:
+        raise _usage_error("kill", f"The reason is too long ({MAX_NOTE} characters at most)")
+    return Kill(slug, reason)
+
+
+def _p_restore(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "restore")
+    _too_many("restore", args[1:])
+    return Restore(slug)
+
+
 _PARSERS = {
     "help": _p_help,
     "new": _p_new,
@@ -728,5 +770,7 @@ _PARSERS = {
     "audit": _p_audit,
     "cases": _p_cases,
     "answer": _p_answer,
+    "kill": _p_kill,
+    "restore": _p_restore,
 }
 assert set(_PARSERS) == set(COMMAND_NAMES)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.flags import Flags
 from bot.router import Router
 from bot.services import Services
 from bot.services.unit import DeliverNow
@@ -22,6 +23,13 @@ class Core:
     services: Services
     router: Router
     clock: Clock
+    # The one kill-switch Flags of the process: chat commands and the OFREP routes share its unflushed
+    # read evidence, so `kill` right after a production read says so.
+    flags: Flags = field(default=None)  # type: ignore[assignment]  # None: the router's
+
+    def __post_init__(self) -> None:
+        if self.flags is None:
+            self.flags = self.router.flags
 
     def deliver_now(self, hook: DeliverNow) -> Callable[[], None]:
         """Registers the process's "deliver now" hook: after every change that created outbox rows
@@ -44,4 +52,5 @@ def build_core(
         ensure_schema(engine)
     clock = clock or SystemClock()
     services = Services(engine, settings, clock)
-    return Core(settings, engine, services, Router(services), clock)
+    flags = Flags(services)
+    return Core(settings, engine, services, Router(services, flags), clock, flags)

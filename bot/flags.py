@@ -16,8 +16,10 @@ a read, never the answer the read got), and another replica sees a read up to `F
 against the 24 h "wired" window and "last read 40 s ago" that is noise. Within this process,
 `last_reads` merges the unflushed times so a `kill` right after a read still sees it.
 
-Self-contained on purpose: the small session, permission and audit helpers below (`_pilot`,
-`_may_flip`, `_audit`) are to move onto the shared unit of work of bot/services.py.
+Changes run in the shared unit of work (`Services.change`): it finds the pilot, checks who may
+change it and commits; the flip, its audit event and the outbox row telling the owner and the
+escalation channel (`flag_notice`) are one transaction. `turn_off` is the one way a flag goes off
+(kill, retire, an eval run below `kill-below`), inside whichever transaction is running.
 """
 
 from __future__ import annotations
@@ -28,20 +30,23 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from bot.errors import NotFound, UserError
+from bot.gaps import fmt_pct
 from bot.ports import Actor
-from bot.services import Services
+from bot.schedule.alerts import alert_destinations
 from bot.tokens import TOUCH_EVERY, TokenInfo, TokenService, hash_token
 from storage import flags as store
-from storage import repo
-from storage.db import session_scope
 from storage.flags import FlagRow
-from storage.models import AuditEvent, Pilot, Stage
+from storage.models import AuditEvent, Escalation, EscalationKind, EvalPolicy, EvalRun, Pilot, Stage
+
+if TYPE_CHECKING:  # bot.services.evals calls `stop_below`: a runtime import would be circular
+    from bot.services import Services
+    from bot.services.unit import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -248,10 +253,13 @@ class Flags:
     def flush_reads(self) -> int:
         return self.reads.flush(self.engine)
 
-    def last_reads(self, pilot_id: int) -> list[tuple[str, datetime]]:
-        """Newest first, one entry per token: the stored evidence merged with this process's unflushed reads."""
-        with self.engine.connect() as conn:
-            latest = dict(store.last_reads(conn, pilot_id, limit=20))
+    def last_reads(self, pilot_id: int, conn: Connection | None = None) -> list[tuple[str, datetime]]:
+        """Newest first, one entry per token: the stored evidence merged with this process's unflushed reads.
+        `conn`: read on the caller's connection (a unit of work's), else on a connection of its own."""
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.last_reads(pilot_id, own)
+        latest = dict(store.last_reads(conn, pilot_id, limit=20))
         for name, at in self.reads.pending_for(pilot_id):
             if name not in latest or at > latest[name]:
                 latest[name] = at
@@ -265,7 +273,7 @@ class Flags:
             raise NotFound(f"No pilot `{slug}`; `status` lists them.")
         return wiring_line(self.last_reads(row.id), self.clock.now())
 
-    # ---- changes (owner or admin, audited) ----
+    # ---- changes (owner or admin, audited, in the unit of work of bot/services) ----
 
     def kill(self, actor: Actor, slug: str, reason: str) -> FlagChange:
         reason = " ".join(reason.split())
@@ -273,69 +281,111 @@ class Flags:
             raise UserError(f"Say why it goes off: `kill {slug} <reason>`, e.g. `kill {slug} wrong refunds quoted`.")
         if len(reason) > MAX_REASON:
             raise UserError(f"The reason is too long ({len(reason)} characters; {MAX_REASON} at most).")
-        with session_scope(self.engine) as s:
-            pilot = self._pilot(s, slug)
-            self._may_flip(pilot, actor, "kill")
-            if not pilot.flag_on:
-                raise UserError(self._already_off(pilot))
-            turn_off(s, pilot, actor.ref, reason, self.clock.now())
-            s.commit()
-        assert pilot.id is not None
-        line = read_line(self.last_reads(pilot.id), self.clock.now())
-        text = f"Turned `{slug}` off in production: its flag now reads `false` (reason: {reason})."
-        return FlagChange(
-            text, slug, False, line, pilot, [f"Production: {line}.", f"`restore {slug}` turns it back on."]
-        )
+        with self.services.change(actor, slug, "kill") as uow:
+            pilot = uow.pilot
+            if not pilot.flag_on or pilot.stage == Stage.retired.value:
+                raise UserError(_already_off(pilot))
+            line = read_line(self.last_reads(uow.pilot_id, uow.session.connection()), uow.now)
+            turn_off(uow.session, pilot, actor.ref, reason, uow.now)
+            notice = flag_notice(pilot, EscalationKind.flag_killed, actor, reason, line, uow.now)
+            if notice is not None:
+                uow.save(notice)
+        text = f"Turned `{pilot.slug}` off in production: its flag now reads `false` (reason: {reason})."
+        lines = [f"Production: {line}.", *_told(pilot), f"`restore {pilot.slug}` turns it back on."]
+        return FlagChange(text, pilot.slug, False, line, pilot, lines)
 
     def restore(self, actor: Actor, slug: str) -> FlagChange:
-        now = self.clock.now()
-        with session_scope(self.engine) as s:
-            pilot = self._pilot(s, slug)
-            self._may_flip(pilot, actor, "restore")
+        with self.services.change(actor, slug, "restore") as uow:
+            pilot = uow.pilot
             if pilot.stage == Stage.retired.value:
                 raise UserError(f"`{slug}` is retired, so its flag stays off; a retired pilot is not restored.")
             if pilot.flag_on:
                 raise UserError(f"`{slug}` is already on in production; nothing to restore.")
-            before = {"flag_on": False, "reason": pilot.flag_reason}
+            line = read_line(self.last_reads(uow.pilot_id, uow.session.connection()), uow.now)
+            uow.track(pilot, "flag_on", "flag_reason")
             pilot.flag_on = True
             pilot.flag_reason = None
-            _stamp(s, pilot, actor.ref, now)
-            s.add(pilot)
-            _audit(s, actor.ref, pilot, "restore", before, {"flag_on": True}, now)
-            s.commit()
-        assert pilot.id is not None
-        line = read_line(self.last_reads(pilot.id), self.clock.now())
-        text = f"Restored `{slug}` in production: its flag now reads `true`."
-        return FlagChange(text, slug, True, line, pilot, [f"Production: {line}."])
+            _stamp(uow.session, pilot, actor.ref, uow.now)
+            notice = flag_notice(pilot, EscalationKind.flag_restored, actor, None, line, uow.now)
+            if notice is not None:
+                uow.save(notice)
+        text = f"Restored `{pilot.slug}` in production: its flag now reads `true`."
+        return FlagChange(text, pilot.slug, True, line, pilot, [f"Production: {line}.", *_told(pilot)])
 
-    # ---- helpers (to move onto the unit of work of bot/services.py) ----
 
-    def _pilot(self, s: Session, slug: str) -> Pilot:
-        pilot = repo.pilot_by_slug(s, slug)
-        if pilot is None:
-            close = repo.close_slugs(s, slug)
-            hint = f"did you mean `{close[0]}`?" if close else "`status` lists them."
-            raise NotFound(f"No pilot `{slug}`; {hint}")
-        return pilot
+def _already_off(pilot: Pilot) -> str:
+    if pilot.stage == Stage.retired.value:
+        return f"`{pilot.slug}` is retired, so its flag is already off."
+    when = f" since {pilot.flag_changed_at:%Y-%m-%d %H:%M} UTC" if pilot.flag_changed_at else ""
+    by = f" by {pilot.flag_changed_by}" if pilot.flag_changed_by else ""
+    return f"`{pilot.slug}` is already off{when}{by} ({pilot.flag_reason or 'no reason given'})."
 
-    def _may_flip(self, pilot: Pilot, actor: Actor, cmd: str) -> None:
-        """Owner or admin (SPEC §9); before a pilot has an owner, its creator stands in, as in services."""
-        if self.services.is_admin(actor):
-            return
-        if pilot.owner_id is not None:
-            if (pilot.owner_platform, pilot.owner_id) == (actor.platform, actor.user_id):
-                return
-            who = pilot.owner_name or pilot.owner_id
-            raise UserError(f"Only the owner of `{pilot.slug}` (@{who}) or an admin can `{cmd}` it.")
-        if pilot.created_by == actor.ref:
-            return
-        raise UserError(f"`{pilot.slug}` has no owner yet, so only its creator or an admin can `{cmd}` it.")
 
-    @staticmethod
-    def _already_off(pilot: Pilot) -> str:
-        when = f" since {pilot.flag_changed_at:%Y-%m-%d %H:%M} UTC" if pilot.flag_changed_at else ""
-        by = f" by {pilot.flag_changed_by}" if pilot.flag_changed_by else ""
-        return f"`{pilot.slug}` is already off{when}{by} ({pilot.flag_reason or 'no reason given'})."
+def _told(pilot: Pilot) -> list[str]:
+    """Who the notice goes to, for the reply (they are told at once, by the outbox row)."""
+    who = []
+    if pilot.owner_id:
+        who.append(f"@{pilot.owner_name or pilot.owner_id}")
+    if pilot.escalation_channel_id:
+        who.append(f"#{pilot.escalation_channel_name or pilot.escalation_channel_id}")
+    return [f"Telling {' and '.join(who)}."] if who else []
+
+
+def flag_notice(
+    pilot: Pilot, kind: EscalationKind, actor: Actor | None, reason: str | None, last_read: str, now: datetime
+) -> Escalation | None:
+    """The outbox row telling the owner and the escalation channel of a flip (None: nobody to tell).
+
+    Keyed by the flip's generation (`flag_version`, unique across the portfolio): exactly once per flip.
+    `actor` None is pilotbot itself (an eval run below `kill-below`)."""
+    targets = [d.key for d in alert_destinations(pilot)]
+    if not targets:
+        return None
+    facts: dict[str, Any] = {
+        "actor_platform": actor.platform if actor else None,
+        "actor_id": actor.user_id if actor else None,
+        "actor_name": actor.display_name if actor else None,
+        "reason": reason,
+        "last_read": last_read,
+        "automatic": actor is None,
+    }
+    return Escalation(
+        pilot_id=pilot.id,
+        kind=kind.value,
+        dedupe_key=f"flag:{pilot.id}:{pilot.flag_version}",
+        targets=targets,
+        facts=facts,
+        payload={},
+        created_at=now,
+    )
+
+
+AUTOMATIC = "pilotbot"  # who turned a flag off when an eval run fell below `kill-below`
+
+
+def stop_below(uow: UnitOfWork, policy: EvalPolicy | None, run: EvalRun, alerts: list[Escalation]) -> str | None:
+    """`kill-below` (SPEC §9): an eval run below it turns the flag off in the run's own transaction.
+
+    Exactly once: a flag already off (or a retired pilot) is left alone, and only `restore`, a person's
+    decision, turns it back on. The run's eval alerts get `killed: true` so the page says so; with no
+    alert to carry it, a `flag_killed` notice tells the owner and the escalation channel. Returns the
+    line for the reply of whoever recorded the run (None when nothing was turned off)."""
+    pilot = uow.pilot
+    if policy is None or policy.kill_below is None or run.score >= policy.kill_below:
+        return None
+    if not pilot.flag_on or pilot.stage == Stage.retired.value:
+        return None
+    reason = f"eval {fmt_pct(run.score)} is below kill-below {fmt_pct(policy.kill_below)}"
+    line = read_line(store.last_reads(uow.session.connection(), uow.pilot_id), uow.now)
+    turn_off(uow.session, pilot, AUTOMATIC, reason, uow.now)
+    for a in alerts:
+        a.facts = {**(a.facts or {}), "killed": True, "kill_below": policy.kill_below}
+    if not alerts and (notice := flag_notice(pilot, EscalationKind.flag_killed, None, reason, line, uow.now)):
+        uow.save(notice)
+    return (
+        f"⛔ The kill switch turned `{pilot.slug}` off in production ({reason}); "
+        f"`restore {pilot.slug}` turns it back on."
+    )
 
 
 def turn_off(s: Session, pilot: Pilot, actor_ref: str, reason: str, now: datetime) -> None:

@@ -30,6 +30,9 @@ class Intent(StrEnum):
 
     RUN_COMMAND = "run_command"  # run `Action.command` as if the user had typed it
     OPEN_CHECKIN = "open_checkin"  # open the check-in form of `Action.slug`
+    # Turn `Action.slug` off in production: the surface confirms first (`Action.confirm`) and asks for
+    # the reason, `Action.command` (`kill <slug> <default reason>`) when the user gives none.
+    KILL = "kill"
 
 
 STATE_MARK = {GapState.closed: "✅", GapState.at_risk: "⚠️", GapState.open: "❌"}
@@ -102,6 +105,18 @@ def more_fields_hint(n: int) -> Hint:
 
 
 @dataclass(frozen=True)
+class Confirm:
+    """The question a surface asks before a drastic action: title, sentence, the two buttons, and the
+    label of the reason field (a surface that can take typed input asks for the reason there)."""
+
+    title: str
+    text: str
+    yes: str
+    no: str = "Cancel"
+    reason_label: str = "Why? (the production system sees this)"
+
+
+@dataclass(frozen=True)
 class Action:
     """A follow-up the user can take: a command to run, or another neutral intent about a pilot."""
 
@@ -110,10 +125,13 @@ class Action:
     intent: Intent = Intent.RUN_COMMAND
     slug: str | None = None  # the pilot a non-command intent is about
     style: str | None = None  # "primary" | "danger" | None
+    confirm: Confirm | None = None  # asked before the action runs (Intent.KILL always asks)
 
     def __post_init__(self) -> None:
         if self.intent is Intent.RUN_COMMAND and not self.command:
             raise ValueError(f"action {self.label!r} runs a command but names none")
+        if self.intent is Intent.KILL and (not self.command or self.confirm is None):
+            raise ValueError(f"kill action {self.label!r} needs its default command and a confirmation")
         if self.intent is not Intent.RUN_COMMAND and not self.slug:
             raise ValueError(f"action {self.label!r} ({self.intent}) names no pilot")
 

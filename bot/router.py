@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot import commands as c
 from bot.errors import UserError
+from bot.flags import NEVER_READ, FlagChange, Flags
 from bot.gaps import fmt_pct
 from bot.ports import Actor
 from bot.replies import Action, Reply, Series, Tone
@@ -24,8 +25,9 @@ Observer = Callable[[str, str, str, float], None]
 
 
 class Router:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, flags: Flags | None = None) -> None:
         self.services = services
+        self.flags = flags or Flags(services)  # bot.core shares one with the OFREP routes
         self.observers: list[Observer] = []
 
     def handle(self, text: str, actor: Actor, resolve_name: NameResolver | None = None) -> Reply:
@@ -63,7 +65,8 @@ class Router:
                 from bot.schedule.operator import with_delivery_warning  # undeliverable scheduled messages show here
 
                 return with_delivery_warning(portfolio_reply(s.portfolio()), s.engine)
-            return status_reply(s.pilot_report(cmd.slug))
+            report = s.pilot_report(cmd.slug)
+            return status_reply(report, self.flags.wiring(cmd.slug))
         if isinstance(cmd, c.History):
             return self.history(cmd.slug)
         if isinstance(cmd, c.Audit):
@@ -86,7 +89,7 @@ class Router:
         if isinstance(cmd, c.Measure):
             return outcome_reply(s.record_measurement(actor, cmd.slug, cmd.metric, cmd.value, cmd.unit))
         if isinstance(cmd, c.Threshold):
-            out = s.set_threshold(actor, cmd.slug, cmd.pct, cmd.min_cases, cmd.drop_alert)
+            out = s.set_threshold(actor, cmd.slug, cmd.pct, cmd.min_cases, cmd.drop_alert, cmd.kill_below)
             return outcome_reply(out, _fraction_note(cmd.read_as_fraction, cmd.pct))
         if isinstance(cmd, c.Eval):
             out = s.record_eval(actor, cmd.slug, cmd.score, cmd.cases, cmd.version)
@@ -99,6 +102,10 @@ class Router:
             return outcome_reply(s.set_escalation(actor, cmd.slug, cmd.channel))
         if isinstance(cmd, c.Answer):
             return self.answer(cmd, actor)
+        if isinstance(cmd, c.Kill):
+            return flag_reply(self.flags.kill(actor, cmd.slug, cmd.reason))
+        if isinstance(cmd, c.Restore):
+            return flag_reply(self.flags.restore(actor, cmd.slug))
         raise AssertionError(f"unhandled command {cmd!r}")
 
     def answer(self, cmd: c.Answer, actor: Actor) -> Reply:
@@ -209,3 +216,11 @@ def outcome_reply(out: Outcome, note: str | None = None) -> Reply:
     tone = Tone.warning if out.alerts else Tone.success
     reply = done_reply(out.text, *lines, actions=actions)
     return Reply(text=reply.text, tone=tone, lines=reply.lines, actions=reply.actions)
+
+
+def flag_reply(change: FlagChange) -> Reply:
+    """`kill`/`restore`: what the flag reads now and when production last read it; a warning tone when
+    nothing ever has (the flip changes nothing until a production system reads it)."""
+    tone = Tone.warning if change.last_read == NEVER_READ else Tone.success
+    actions = (Action("Status", command=f"status {change.slug}"),)
+    return Reply(text=change.text, tone=tone, lines=tuple(change.lines), actions=actions)

@@ -31,6 +31,7 @@ from bot.replies import (
 )
 from bot.reports import PilotReport, PortfolioEntry
 from bot.schedule.operator import undeliverable_line
+from storage.models import Pilot, Stage
 
 PORTFOLIO_PAGE = 25
 INTERNAL_ERROR = "Something went wrong on our side; nothing was changed. Please try again."
@@ -73,7 +74,8 @@ def next_step(slug: str, gap: GapResult, short: bool = False) -> str:
     return sentence.format(slug=slug, reason=gap.reason, todo=gap.reason.removeprefix("to do: "))
 
 
-def gap_card(report: PilotReport) -> GapCard:
+def gap_card(report: PilotReport, wiring: str | None = None) -> GapCard:
+    """`wiring`: the kill-switch's read evidence (bot.flags.Flags.wiring), shown on its path item."""
     p = report.pilot
     rows = tuple(GapRow(r.gap, r.state, r.reason) for r in report.gaps.results)
     metrics = tuple(
@@ -100,8 +102,12 @@ def gap_card(report: PilotReport) -> GapCard:
     elif report.policy:
         eval_line = f"no run yet; bar {fmt_pct(report.policy.threshold)} on ≥ {report.policy.min_cases} cases"
     states = {i.item: i for i in report.path}
-    shown = list(REQUIRED_ITEMS) + [i for i in OPTIONAL_ITEMS if i in states]
-    path_line = ", ".join(f"{'☑' if states.get(i) and states[i].state == 'done' else '☐'} {i}" for i in shown)
+    shown = list(REQUIRED_ITEMS) + [i for i in OPTIONAL_ITEMS if i in states or (i == KILL_ITEM and wiring)]
+    path_line = ", ".join(
+        f"{'☑' if states.get(i) and states[i].state == 'done' else '☐'} {i}"
+        + (f" ({wiring})" if i == KILL_ITEM and wiring else "")
+        for i in shown
+    )
     steps = tuple(next_step(p.slug, r) for r in report.gaps.results if r.state is not GapState.closed)
     return GapCard(
         slug=p.slug,
@@ -118,12 +124,34 @@ def gap_card(report: PilotReport) -> GapCard:
     )
 
 
-def status_reply(report: PilotReport) -> Reply:
+KILL_ITEM = "kill-switch"
+
+
+def flag_line(p: Pilot) -> str:
+    """The kill switch on `status <slug>`: on, or off with who turned it off, when and why."""
+    if p.stage == Stage.retired.value:
+        return "Kill switch: off in production (retired)."
+    if p.flag_on:
+        return "Kill switch: on in production (its flag reads `true`)."
+    who = p.flag_changed_by or "someone"
+    if p.owner_id and who == f"{p.owner_platform}:{p.owner_id}":
+        who = f"@{p.owner_name or p.owner_id}"
+    when = f" {p.flag_changed_at:%Y-%m-%d %H:%M} UTC" if p.flag_changed_at else ""
+    return (
+        f"Kill switch: OFF in production since{when}, by {who}: {p.flag_reason or 'no reason given'} "
+        f"(`restore {p.slug}` turns it back on)."
+    )
+
+
+def status_reply(report: PilotReport, wiring: str | None = None) -> Reply:
     slug = report.pilot.slug
     warning = undeliverable_line(report.undeliverable)
+    lines = [flag_line(report.pilot)]
+    if warning:
+        lines.append(warning)
     return Reply(
-        card=gap_card(report),
-        lines=(warning,) if warning else (),
+        card=gap_card(report, wiring),
+        lines=tuple(lines),
         tone=Tone.success if report.gaps.ready else Tone.info,
         actions=(
             Action("History", command=f"history {slug}"),

@@ -74,6 +74,9 @@ class EscalationKind(StrEnum):
     # claim/send/mark protocol as escalations.
     checkin_reminder = "checkin_reminder"
     digest = "digest"
+    # The kill switch (bot/flags.py): a person (or an eval run below `kill-below`) flipped the flag.
+    flag_killed = "flag_killed"
+    flag_restored = "flag_restored"
 
 
 class Pilot(SQLModel, table=True):
@@ -164,6 +167,8 @@ class EvalPolicy(SQLModel, table=True):
     threshold: float
     min_cases: int = 100
     drop_alert: float = 2.0
+    # An eval run below this score turns the pilot's kill-switch flag off (bot/flags.py); None: never.
+    kill_below: float | None = None
 
 
 class EvalRun(SQLModel, table=True):

@@ -25,6 +25,8 @@ WORDS = list(COMMAND_NAMES) + [
     "150",
     "version",
     "min-cases",
+    "kill-below",
+    "80",
     "lower",
     "higher",
     "at",

@@ -236,7 +236,7 @@ def flusher(flags: Flags, every: float) -> Callable[[web.Application], AsyncIter
 def mount(app: web.Application, core: Core) -> None:
     """Always mounted with the REST API: it needs nothing but the database. `app[FLAGS]` is the one
     Flags instance of the process, so chat commands can share its unflushed read evidence."""
-    flags = Flags(core.services)
+    flags = core.flags
     app[FLAGS] = flags
     app.add_subapp(PREFIX, build_ofrep_app(core, flags))
     app.cleanup_ctx.append(flusher(flags, FLUSH_EVERY.total_seconds()))

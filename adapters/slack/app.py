@@ -218,6 +218,14 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
         if reply.series:
             await surface.send_chart(reply, await surface.notifier.dm_channel(body["user"]["id"]))
 
+    @app.action(ActionId.kill_switch.value)  # Intent.KILL, confirmed in Slack's dialog; value = `kill <slug> <reason>`
+    async def kill_switch(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        command = str(body["actions"][0].get("value") or "")
+        if not command.startswith("kill "):
+            command = "kill"  # never run anything else from this button: the grammar's usage answer
+        await surface.tell(body, await surface.run(command, actor_from_user(body["user"])))
+
     @app.action(ActionId.checkin_open.value)  # Intent.OPEN_CHECKIN (render.INTENT_ACTION); value = slug
     async def checkin_open(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()

@@ -22,6 +22,7 @@ from bot.replies import (
     PATH_TITLE,
     STATE_MARK,
     Action,
+    Confirm,
     GapCard,
     Hint,
     Intent,
@@ -63,6 +64,7 @@ class ActionId(StrEnum):
     run_command = "pilot_cmd"  # a button that runs a command; value = the command text
     checkin_open = "checkin_open"  # a button that opens the check-in modal; value = slug
     checkin_submit = "checkin_submit"  # modal callback_id
+    kill_switch = "kill_switch"  # Intent.KILL: a danger button with a confirm dialog; value = the kill command
 
 
 # The core's intents (bot.replies.Intent) as Slack buttons; RUN_COMMAND gets `run_command:<index>`.
@@ -156,6 +158,8 @@ class Blocks:
 def _button(action: Action, index: int) -> Block | None:
     if action.intent is Intent.RUN_COMMAND and action.command:
         action_id, value = f"{ActionId.run_command}:{index}", action.command
+    elif action.intent is Intent.KILL and action.command:
+        action_id, value = ActionId.kill_switch.value, action.command
     elif action.intent in INTENT_ACTION and action.slug:
         action_id, value = INTENT_ACTION[action.intent].value, action.slug
     else:
@@ -168,7 +172,23 @@ def _button(action: Action, index: int) -> Block | None:
     }
     if action.style in ("primary", "danger"):
         button["style"] = action.style
+    if action.confirm is not None:
+        button["confirm"] = confirm_dialog(action.confirm, action.style == "danger")
     return button
+
+
+def confirm_dialog(c: Confirm, danger: bool) -> Block:
+    """A Block Kit confirmation object: Slack asks before the button's action is sent at all. It takes
+    no typed input, so a confirmed kill uses the action's default reason (said in the dialog)."""
+    dialog: Block = {
+        "title": _plain(c.title, 100),
+        "text": {"type": "mrkdwn", "text": clip(escape(c.text), 300)},
+        "confirm": _plain(c.yes, 30),
+        "deny": _plain(c.no, 30),
+    }
+    if danger:
+        dialog["style"] = "danger"
+    return dialog
 
 
 def actions_block(actions: tuple[Action, ...], block_id: str | None = None) -> Block | None:

@@ -28,6 +28,8 @@ from adapters.teams.identity import AliasLearner
 from adapters.teams.notifier import TeamsNotifier
 from adapters.teams.openid import KeysUnavailable, StrictAuthentication, install
 from adapters.teams.render import (
+    KILL_REASON_INPUT,
+    KILL_SUBMIT,
     card_activity,
     metric_fields,
     render_form_errors,
@@ -100,6 +102,12 @@ class PilotTeamsBot(ActivityHandler):
         action = value.get("action")
         if action == inbound.COMMAND_SUBMIT and isinstance(value.get("command"), str):
             reply = await asyncio.to_thread(self.core.router.handle, value["command"], actor, None)
+            await context.send_activity(reply_activity(reply))
+            return
+        if action == KILL_SUBMIT and isinstance(value.get("slug"), str):  # the confirmed "Kill switch" card
+            reason = str(value.get(KILL_REASON_INPUT) or value.get("default") or "").strip()
+            command = f"kill {value['slug']} {reason}".strip()
+            reply = await asyncio.to_thread(self.core.router.handle, command, actor, None)
             await context.send_activity(reply_activity(reply))
             return
         checkin_actions = (inbound.CHECKIN_SUBMIT, inbound.CHECKIN_NEXT, inbound.CHECKIN_OPEN)

@@ -352,10 +352,50 @@ def _with_mentions(out: dict[str, Any], reply: Reply) -> dict[str, Any]:
     return out
 
 
+KILL_SUBMIT = "kill_switch"  # Intent.KILL: data {"action", "slug", "default"} plus the typed reason
+KILL_REASON_INPUT = "reason"
+
+
+def kill_action(action: Action) -> dict[str, Any]:
+    """Intent.KILL as an Action.ShowCard: pressing it opens the confirmation (its sentence, a reason
+    input prefilled with the default) whose submit runs `kill <slug> <reason>` (adapters/teams/app.py)."""
+    assert action.confirm is not None and action.slug is not None and action.command is not None
+    default = action.command.split(" ", 2)[2] if action.command.count(" ") >= 2 else ""
+    confirm = action.confirm
+    return {
+        "type": "Action.ShowCard",
+        "title": action.label[:50],
+        "card": {
+            "type": "AdaptiveCard",
+            "body": [
+                _text(confirm.title, weight="Bolder", color="Attention"),
+                _text(confirm.text),
+                {
+                    "type": "Input.Text",
+                    "id": KILL_REASON_INPUT,
+                    "label": confirm.reason_label,
+                    "value": default,
+                    "maxLength": 500,
+                },
+            ],
+            "actions": [
+                {
+                    "type": "Action.Submit",
+                    "title": confirm.yes[:50],
+                    "style": "destructive",
+                    "data": {"action": KILL_SUBMIT, "slug": action.slug, "default": default},
+                }
+            ],
+        },
+    }
+
+
 def intent_action(action: Action) -> dict[str, Any] | None:
     """The core's intents as Teams card actions (see inbound.COMMAND_SUBMIT / CHECKIN_OPEN)."""
     if action.intent is Intent.RUN_COMMAND:
         return command_action(action)
+    if action.intent is Intent.KILL:
+        return kill_action(action)
     if action.intent is Intent.OPEN_CHECKIN and action.slug:
         return open_checkin_action(action.label, action.slug)
     return None

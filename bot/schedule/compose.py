@@ -24,6 +24,8 @@ from bot.schedule.messages import (
     digest_escalation_line,
     digest_reply,
     eval_alert_reply,
+    flag_killed_reply,
+    flag_restored_reply,
     missed_channel_reply,
     missed_owner_reply,
     no_owner_reply,
@@ -63,6 +65,10 @@ def escalation_reply(s: Session, esc: Escalation, dest: Destination, settings: S
         return eval_alert_reply(pilot.slug, kind, facts, owner_mention(pilot) if dest.is_channel else None)
     if kind == EscalationKind.bar_lowered.value:
         return bar_lowered_reply(pilot.slug, facts)
+    if kind == EscalationKind.flag_killed.value:
+        return flag_killed_reply(pilot.slug, facts)
+    if kind == EscalationKind.flag_restored.value:
+        return flag_restored_reply(pilot.slug, facts)
     if kind == EscalationKind.no_owner.value:
         return no_owner_reply(pilot.name, pilot.slug)
     if kind == EscalationKind.owner_unreachable.value:

@@ -18,7 +18,7 @@ from bot.evals.compare import Flips, flips_text
 from bot.forms import CheckinForm
 from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Destination
-from bot.replies import Action, Reply, Tone, mention, plain_mentions
+from bot.replies import Action, Confirm, Intent, Reply, Tone, mention, plain_mentions
 from bot.reports import PilotReport, PortfolioEntry
 from bot.views import checkin_action, gap_card, portfolio_reply
 from storage.cases import CaseResult
@@ -145,15 +145,19 @@ def eval_alert_reply(slug: str, kind: str, facts: dict[str, Any], owner: str | N
         if recovered
         else f"Look at the failing cases of this run, fix, and re-run: `eval {slug} <pct> cases <n>`."
     )
+    killed = (killed_by_eval_line(slug, facts),) if facts.get("killed") else ()
+    actions = [
+        Action("Status", command=f"status {slug}"),
+        Action("Cases", command=f"cases {slug}"),
+        Action("History", command=f"history {slug}"),
+    ]
+    if not killed and not recovered and facts.get("new") is not None:
+        actions.append(kill_action(slug, f"eval alert: {fmt_pct(float(facts['new']))}"))
     return Reply(
         text=eval_headline(slug, kind, facts),
         tone=tone,
-        lines=(*ping, *((flipped,) if flipped else ()), advice),
-        actions=(
-            Action("Status", command=f"status {slug}"),
-            Action("Cases", command=f"cases {slug}"),
-            Action("History", command=f"history {slug}"),
-        ),
+        lines=(*killed, *ping, *((flipped,) if flipped else ()), advice),
+        actions=tuple(actions),
     )
 
 
@@ -177,6 +181,68 @@ def bar_lowered_reply(slug: str, facts: dict[str, Any]) -> Reply:
         tone=Tone.warning,
         lines=("Runs are now judged against the lower bar; the audit keeps who lowered it and from what.",),
         actions=(Action("Status", command=f"status {slug}"), Action("History", command=f"history {slug}")),
+    )
+
+
+# ---- the kill switch (SPEC §9) ----
+
+KILL_LABEL = "Kill switch"
+
+
+def kill_action(slug: str, default_reason: str) -> Action:
+    """The "Kill switch" button of an alert: confirmed before it acts; the reason typed in the
+    confirmation (where the surface can ask) or `default_reason`."""
+    return Action(
+        KILL_LABEL,
+        command=f"kill {slug} {default_reason}",
+        intent=Intent.KILL,
+        slug=slug,
+        style="danger",
+        confirm=Confirm(
+            title=f"Turn {slug} off in production?"[:100],
+            text=(
+                f"Its kill-switch flag reads false at once, so its AI stops wherever production reads the "
+                f"flag, until someone runs `restore {slug}`. Reason if none is given: {default_reason}."
+            )[:300],
+            yes="Turn it off",
+        ),
+    )
+
+
+def killed_by_eval_line(slug: str, facts: dict[str, Any]) -> str:
+    below = f" kill-below {fmt_pct(float(facts['kill_below']))}" if facts.get("kill_below") is not None else ""
+    return (
+        f"⛔ The kill switch turned `{slug}` off in production: this run is below{below}. "
+        f"Its flag reads `false` until someone runs `restore {slug}`."
+    )
+
+
+def _flipper(facts: dict[str, Any]) -> str:
+    """Who flipped the flag, as a real mention (None actor: pilotbot itself, on an eval run)."""
+    if not facts.get("actor_id"):
+        return "pilotbot (an eval run below kill-below)"
+    return mention(str(facts.get("actor_platform") or ""), str(facts["actor_id"]), facts.get("actor_name"))
+
+
+def flag_killed_reply(slug: str, facts: dict[str, Any]) -> Reply:
+    reason = facts.get("reason") or "no reason given"
+    return Reply(
+        text=f"⛔ `{slug}` was turned off in production by {_flipper(facts)}: {reason}.",
+        tone=Tone.error,
+        lines=(
+            f"Its kill-switch flag now reads `false`. Production: {facts.get('last_read') or 'unknown'}.",
+            f"`restore {slug}` turns it back on.",
+        ),
+        actions=(Action("Status", command=f"status {slug}"),),
+    )
+
+
+def flag_restored_reply(slug: str, facts: dict[str, Any]) -> Reply:
+    return Reply(
+        text=f"`{slug}` was turned back on in production by {_flipper(facts)}.",
+        tone=Tone.warning,
+        lines=(f"Its kill-switch flag reads `true` again. Production: {facts.get('last_read') or 'unknown'}.",),
+        actions=(Action("Status", command=f"status {slug}"),),
     )
 
 
@@ -257,6 +323,8 @@ def digest_escalation_line(slug: str, kind: str, facts: dict[str, Any]) -> str:
         return eval_headline(slug, kind, facts)
     if kind == EscalationKind.bar_lowered.value:
         return plain_mentions(bar_lowered_sentence(slug, facts))
+    if kind == EscalationKind.flag_killed.value:
+        return f"{slug}: turned off in production ({facts.get('reason') or 'no reason given'})"
     return f"{slug}: {kind.replace('_', ' ')}"
 
 

@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.errors import UserError
 from bot.evals import record
 from bot.evals.compare import CaseHistory, Flips, flips_text
 from bot.evals.gate import Gate
+from bot.flags import stop_below
 from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Actor
 from bot.schedule.alerts import alert_destinations, eval_alerts
@@ -35,21 +37,36 @@ class EvalOutcome(Outcome):
 class EvalChanges(ServiceBase):
     @retried
     def set_threshold(
-        self, actor: Actor, slug: str, pct: float, min_cases: int | None, drop_alert: float | None
+        self,
+        actor: Actor,
+        slug: str,
+        pct: float,
+        min_cases: int | None,
+        drop_alert: float | None,
+        kill_below: float | None = None,
     ) -> Outcome:
         with self.change(actor, slug, "threshold") as uow:
             pol = repo.policy(uow.session, uow.pilot_id)
             before = (pol.threshold, pol.min_cases) if pol is not None else None
-            uow.track(pol, "threshold", "min_cases", "drop_alert")
+            uow.track(pol, "threshold", "min_cases", "drop_alert", "kill_below")
             pol = pol or EvalPolicy(pilot_id=uow.pilot_id, threshold=pct)
             pol.threshold = pct
             if min_cases is not None:
                 pol.min_cases = min_cases
             if drop_alert is not None:
                 pol.drop_alert = drop_alert
+            if kill_below is not None:
+                pol.kill_below = kill_below
+            if pol.kill_below is not None and pol.kill_below > pct:
+                raise UserError(
+                    f"The kill-below score {fmt_pct(pol.kill_below)} is above the new bar {fmt_pct(pct)}: "
+                    f"write `threshold {slug} {fmt_pct(pct)} kill-below <pct>` with a score at or under the bar."
+                )
             uow.save(pol)
             lowered = bar_lowered(uow, before, pol) if before is not None else None
         lines = ["Announced to the owner and the escalation channel: the bar went down."] if lowered else []
+        if pol.kill_below is not None:
+            lines.append(f"An eval run below {fmt_pct(pol.kill_below)} turns `{slug}` off in production (kill switch).")
         return Outcome(
             f"Acceptance bar for `{slug}`: {fmt_pct(pct)} on at least {pol.min_cases} cases "
             f"(alert on a drop of {fmt_number(pol.drop_alert)} pts).",
@@ -137,8 +154,10 @@ def add_eval(
     assert run.id is not None
     uow.audit(None, snapshot(run, "score", "cases", "version", "source"), "eval")
     flipped = record.attach_results(s, uow.pilot_id, run.id, results) if results is not None else None
+    candidates = eval_alerts(s, pilot, run, pol, uow.now, flipped)
+    stopped = stop_below(uow, pol, run, candidates)  # kill-below: the flag goes off in this transaction
     # Saved through the unit of work: a key a concurrent run already took adds (and says) nothing.
-    alerts = [a for a in eval_alerts(s, pilot, run, pol, uow.now, flipped) if uow.save(a).id is not None]
+    alerts = [a for a in candidates if uow.save(a).id is not None]
     verdict = record.gate_for(s, uow.pilot_id, pilot.slug, score, cases)
     lines = []
     if pol is None:
@@ -152,6 +171,8 @@ def add_eval(
         lines.append(flips_text(flipped))
     for a in alerts:
         lines.append(alert_line(pilot, a.kind, a.facts or {}))
+    if stopped:
+        lines.append(stopped)
     return EvalOutcome(
         f"Recorded eval for `{pilot.slug}`: {fmt_pct(score)} on {cases} cases.",
         lines,

@@ -16,7 +16,7 @@ from bot.errors import NotFound, UserError
 from bot.flags import NEVER_READ, Flags
 from bot.ports import Actor
 from storage.db import session_scope
-from storage.models import AuditEvent, FlagRead, Pilot
+from storage.models import AuditEvent, Escalation, FlagRead, Pilot
 from tests.api import ofrep_contract as contract
 from tests.api.conftest import ANA, Api
 
@@ -183,7 +183,7 @@ def test_kill_is_for_the_owner_or_an_admin_and_audited(api: Api) -> None:
     assert not out.on and "misses must-not-miss fields" in out.text
     with pytest.raises(UserError, match="already off"):
         flags.kill(ANA, "legal-intake", "again")
-    with pytest.raises(UserError, match=r"owner of `legal-intake` \(@ana\) or an admin can `restore`"):
+    with pytest.raises(UserError, match=r"owner of `legal-intake` \(@ana\) or an admin can change it"):
         flags.restore(BOB, "legal-intake")
     flags.restore(ANA, "legal-intake")
     with pytest.raises(UserError, match="already on"):
@@ -194,6 +194,13 @@ def test_kill_is_for_the_owner_or_an_admin_and_audited(api: Api) -> None:
         assert events[0].after == {"flag_on": False, "reason": "misses must-not-miss fields"}
         pilot = s.exec(select(Pilot).where(Pilot.slug == "legal-intake")).one()
         assert pilot.flag_on and pilot.flag_version == 2 and pilot.flag_changed_by == "console:ana"
+        notices = list(s.exec(select(Escalation).order_by(Escalation.id)))  # type: ignore[arg-type]
+        assert [(n.kind, n.dedupe_key) for n in notices] == [
+            ("flag_killed", f"flag:{pilot.id}:1"),
+            ("flag_restored", f"flag:{pilot.id}:2"),
+        ]  # one per flip, in the flip's own transaction; none for the refused ones
+        assert notices[0].facts is not None and notices[0].facts["actor_id"] == "root"
+        assert notices[0].facts["reason"] == "misses must-not-miss fields"
 
 
 async def test_kill_says_when_production_last_read_the_flag(api: Api, clock: FixedClock) -> None:
