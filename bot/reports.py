@@ -17,6 +17,7 @@ from bot.gaps import (
     PilotFacts,
     evaluate,
 )
+from bot.gate import GateFacts, GateMetric, GateVerdict, gate, local_day
 from storage import repo
 from storage.models import Pilot
 from storage.snapshot import Snapshot
@@ -167,3 +168,34 @@ def portfolio(session: Session, now: datetime, grace: timedelta) -> list[Portfol
         )
         out.append(PortfolioEntry(p, evaluate(facts, now, grace)))
     return out
+
+
+# ---- the ship gate's facts (SPEC §8): the report plus the non-void records the gate reads ----
+
+
+def gate_facts(session: Session, pilot: Any, report: PilotReport, now: datetime) -> GateFacts:
+    """What `bot.gate.gate` needs beyond the four gaps, read inside the caller's session."""
+    tz = pilot.checkin_tz or "UTC"
+    ids = {m.key: m for m in repo_metrics(session, pilot.id)}
+    days: dict[int, list[date]] = {}
+    for row in repo.live_measurements(session, [m.id for m in ids.values() if m.id is not None]):
+        days.setdefault(row.metric_id, []).append(local_day(row.measured_at, tz))
+    metrics = tuple(
+        GateMetric(m, tuple(days.get(ids[m.key].id or 0, ()))) for m in report.metrics if m.key in ids
+    )
+    return GateFacts(
+        go_live=pilot.go_live,
+        today=local_day(now, tz),
+        metrics=metrics,
+        owner_answered=repo.answered_by_current_owner(session, pilot),
+    )
+
+
+def repo_metrics(session: Session, pilot_id: int) -> list[Any]:
+    return [m for m, _ in repo.metrics_with_latest(session, pilot_id)]
+
+
+def pilot_gate(session: Session, pilot: Pilot, now: datetime, grace: timedelta) -> tuple[PilotReport, GateVerdict]:
+    """The pilot's report and the ship gate's verdict on it, from non-void records."""
+    report = pilot_report(session, pilot, now, grace)
+    return report, gate(report.gaps, gate_facts(session, pilot, report, now))

@@ -2,7 +2,8 @@
 
 `status <slug>` is the hottest path of every surface. The ORM spends most of a call building
 queries and identity-mapping objects; these statements are built once at import, return plain
-rows (attribute access by column name, like the models), and are six whatever the history length.
+rows (attribute access by column name, like the models), and are six whatever the history length. Void records (SPEC §8 corrections) are left out of
+every statement: a report reads as if they had never been made.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ _pilot_q = (
 _m = measurement_t.alias("m")
 _latest_measurement = (
     sa.select(_m.c.id)
-    .where(_m.c.metric_id == metric_t.c.id)
+    .where(_m.c.metric_id == metric_t.c.id, _m.c.voided_at.is_(None))
     .order_by(_m.c.measured_at.desc(), _m.c.id.desc())
     .limit(1)
     .correlate(metric_t)
@@ -51,12 +52,12 @@ _metrics_q = (
         measurement_t.c.measured_at.label("latest_at"),
     )
     .select_from(metric_t.outerjoin(measurement_t, measurement_t.c.id == _latest_measurement))
-    .where(metric_t.c.pilot_id == sa.bindparam("pid"))
+    .where(metric_t.c.pilot_id == sa.bindparam("pid"), metric_t.c.voided_at.is_(None))
     .order_by(metric_t.c.key)
 )
 _evals_q = (
     sa.select(eval_t)
-    .where(eval_t.c.pilot_id == sa.bindparam("pid"))
+    .where(eval_t.c.pilot_id == sa.bindparam("pid"), eval_t.c.voided_at.is_(None))
     .order_by(eval_t.c.run_at.desc(), eval_t.c.id.desc())
     .limit(2)
 )

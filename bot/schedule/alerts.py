@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.lifecycle import policy as policy_of
 from bot.ports import Destination
 from storage.models import Escalation, EscalationKind, EvalPolicy, EvalRun, Pilot
 
@@ -50,8 +51,8 @@ def eval_alerts(
     pilot: Pilot, previous: EvalRun | None, run: EvalRun, policy: EvalPolicy | None, now: datetime
 ) -> list[Escalation]:
     """One alert per run at most, keyed by run id so it is never sent twice."""
-    if policy is None or run.id is None:
-        return []
+    if policy is None or run.id is None or not policy_of(pilot.stage).alerts:
+        return []  # paused and retired pilots raise no alerts (SPEC §8)
     kind = eval_alert_kind(previous, run, policy)
     if kind is None:
         return []
