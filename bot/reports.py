@@ -44,6 +44,7 @@ class PilotReport:
     policy: PolicyFacts | None
     path: tuple[Any, ...]
     undeliverable: tuple[str | None, ...] = ()  # last errors of scheduled messages given up on
+    gate: GateVerdict | None = None  # the ship gate (full reports only; the batch fan-out skips it)
 
 
 def _eval_facts(run: Any) -> EvalFacts | None:
@@ -70,7 +71,8 @@ def report_from(snap: Snapshot, now: datetime, grace: timedelta) -> PilotReport:
     metrics = tuple(_metric_facts(m, m.latest, m.latest_at) for m in snap.metrics)
     policy = PolicyFacts(p.threshold, p.min_cases, p.drop_alert) if p.threshold is not None else None
     report = _report(p, metrics, policy, tuple(snap.evals), tuple(snap.path), snap.checkins, now, grace)
-    return replace(report, undeliverable=tuple(snap.undeliverable))
+    report = replace(report, undeliverable=tuple(snap.undeliverable))
+    return replace(report, gate=snapshot_gate(snap, report, now))
 
 
 def pilot_report(session: Session, pilot: Any, now: datetime, grace: timedelta) -> PilotReport:
@@ -170,32 +172,25 @@ def portfolio(session: Session, now: datetime, grace: timedelta) -> list[Portfol
     return out
 
 
+
 # ---- the ship gate's facts (SPEC §8): the report plus the non-void records the gate reads ----
 
 
-def gate_facts(session: Session, pilot: Any, report: PilotReport, now: datetime) -> GateFacts:
-    """What `bot.gate.gate` needs beyond the four gaps, read inside the caller's session."""
-    tz = pilot.checkin_tz or "UTC"
-    ids = {m.key: m for m in repo_metrics(session, pilot.id)}
-    days: dict[int, list[date]] = {}
-    for row in repo.live_measurements(session, [m.id for m in ids.values() if m.id is not None]):
-        days.setdefault(row.metric_id, []).append(local_day(row.measured_at, tz))
+def snapshot_gate(snap: Snapshot, report: PilotReport, now: datetime) -> GateVerdict:
+    """The ship gate on a pilot's snapshot: the four gaps plus go-live, metrics and check-ins."""
+    p = snap.pilot
+    tz = p.checkin_tz or "UTC"
+    newest = {m.key: snap.measured.get(m.id) for m in snap.metrics}
     metrics = tuple(
-        GateMetric(m, tuple(days.get(ids[m.key].id or 0, ()))) for m in report.metrics if m.key in ids
+        GateMetric(m, (local_day(at, tz),) if (at := newest.get(m.key)) is not None else ())
+        for m in report.metrics
     )
-    return GateFacts(
-        go_live=pilot.go_live,
-        today=local_day(now, tz),
-        metrics=metrics,
-        owner_answered=repo.answered_by_current_owner(session, pilot),
-    )
-
-
-def repo_metrics(session: Session, pilot_id: int) -> list[Any]:
-    return [m for m, _ in repo.metrics_with_latest(session, pilot_id)]
+    facts = GateFacts(go_live=p.go_live, today=local_day(now, tz), metrics=metrics, owner_answered=snap.owner_answered)
+    return gate(report.gaps, facts)
 
 
 def pilot_gate(session: Session, pilot: Pilot, now: datetime, grace: timedelta) -> tuple[PilotReport, GateVerdict]:
-    """The pilot's report and the ship gate's verdict on it, from non-void records."""
+    """The pilot's report and the ship gate's verdict on it, read inside the caller's session."""
     report = pilot_report(session, pilot, now, grace)
-    return report, gate(report.gaps, gate_facts(session, pilot, report, now))
+    assert report.gate is not None
+    return report, report.gate

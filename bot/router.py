@@ -64,7 +64,7 @@ class Router:
                 from bot.schedule.operator import with_delivery_warning  # undeliverable scheduled messages show here
 
                 return with_delivery_warning(portfolio_reply(s.portfolio()), s.engine)
-            return status_reply(s.pilot_report(cmd.slug))
+            return status_reply(s.pilot_report(cmd.slug), actor)
         if isinstance(cmd, c.History):
             return self.history(cmd.slug)
         if isinstance(cmd, c.Audit):

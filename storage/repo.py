@@ -249,20 +249,6 @@ def recent_due_checkins_by_pilot(session: Session, now: datetime, grace: timedel
     return out
 
 
-def answered_by_current_owner(session: Session, pilot: Pilot) -> int:
-    """Weekly check-ins the current owner answered (the ship gate's last condition)."""
-    if pilot.owner_id is None:
-        return 0
-    query = select(sa.func.count()).select_from(CheckIn).where(
-        col(CheckIn.pilot_id) == pilot.id,
-        col(CheckIn.answered_at).is_not(None),
-        col(CheckIn.owner_ref) == f"{pilot.owner_platform}:{pilot.owner_id}",
-    )
-    if pilot.owner_since is not None:
-        query = query.where(col(CheckIn.due_at) >= pilot.owner_since)
-    return int(session.execute(query).scalar_one())
-
-
 def checkin_for_period(session: Session, pilot_id: int, period: str) -> CheckIn | None:
     return session.exec(select(CheckIn).where(col(CheckIn.pilot_id) == pilot_id, col(CheckIn.period) == period)).first()
 
