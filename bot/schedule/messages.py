@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.forms import CheckinForm
 from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Destination
-from bot.replies import Action, Reply, Tone
+from bot.replies import Action, Reply, Tone, mention
 from bot.reports import PilotReport, PortfolioEntry
 from bot.views import checkin_action, gap_card, portfolio_reply
 from storage.models import EscalationKind, Pilot
@@ -159,6 +159,7 @@ class DigestFacts:
     escalations: Sequence[str]  # headlines of escalations raised in the last week
     no_owner: Sequence[str]
     undeliverable: int
+    shipped: Sequence[str] = ()  # shipped_headline of each pilot shipped in the last week
 
 
 def digest_reply(entries: Sequence[PortfolioEntry], facts: DigestFacts) -> Reply:
@@ -168,6 +169,9 @@ def digest_reply(entries: Sequence[PortfolioEntry], facts: DigestFacts) -> Reply
         f"Escalations this week: {len(facts.escalations)}",
         *(f"  • {e}" for e in facts.escalations[:10]),
     ]
+    if facts.shipped:
+        lines.append(f"Shipped this week: {len(facts.shipped)}")
+        lines.extend(f"  • {e}" for e in facts.shipped[:10])
     if facts.no_owner:
         lines.append("Without an owner: " + ", ".join(facts.no_owner))
     if facts.undeliverable:
@@ -184,4 +188,45 @@ def digest_escalation_line(slug: str, kind: str, facts: dict[str, Any]) -> str:
     """One escalation of the week, as the digest lists it."""
     if kind in EVAL_KINDS:
         return eval_headline(slug, kind, facts)
+    if kind == EscalationKind.gap_reopened.value:
+        return reopened_headline(slug, facts)
     return f"{slug}: {kind.replace('_', ' ')}"
+
+
+# ---- the lifecycle (SPEC §8): a pilot shipped, a production pilot's gap reopened ----
+
+
+def shipped_headline(slug: str, facts: dict[str, Any]) -> str:
+    """`support-drafts` shipped to production by @dana: handle_time 14 → 9 min (−36%, better)."""
+    who = mention(str(facts.get("by_platform", "")), str(facts.get("by_id", "someone")), facts.get("by_name"))
+    roi = "; ".join(str(r) for r in facts.get("roi") or ()) or "no metric recorded"
+    return f"`{slug}` shipped to production by {who}: {roi}."
+
+
+def shipped_reply(slug: str, facts: dict[str, Any]) -> Reply:
+    lines = []
+    if facts.get("override"):
+        lines.append(f"Shipped with an override: {facts['override']}.")
+        lines.extend(f"Unmet at shipping: {u}." for u in facts.get("unmet") or ())
+    lines.append("Its gaps keep being checked in production; a reopened gap is announced here.")
+    return Reply(
+        text=shipped_headline(slug, facts),
+        tone=Tone.success,
+        lines=tuple(lines),
+        actions=(Action("Status", command=f"status {slug}"),),
+    )
+
+
+def reopened_headline(slug: str, facts: dict[str, Any]) -> str:
+    """`support-drafts is in production and its quality gap reopened: 88% < bar 90%`."""
+    label = str(facts.get("label") or facts.get("gap") or "a").lower()
+    return f"{slug} is in production and its {label} gap reopened: {facts.get('reason', '')}"
+
+
+def gap_reopened_reply(slug: str, facts: dict[str, Any]) -> Reply:
+    return Reply(
+        text=reopened_headline(slug, facts),
+        tone=Tone.error,
+        lines=(f"`status {slug}` shows what it needs; `pause {slug}` stops its check-ins while it is fixed.",),
+        actions=(Action("Status", command=f"status {slug}"), Action("History", command=f"history {slug}")),
+    )
