@@ -162,6 +162,40 @@ class Restore:
     slug: str
 
 
+# ---- the lifecycle and corrections (SPEC §8) ----
+
+
+@dataclass(frozen=True)
+class Ship:
+    slug: str
+    override: str | None = None  # the reason text when the command said `override` ("" if none given)
+
+
+@dataclass(frozen=True)
+class Pause:
+    slug: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Resume:
+    slug: str
+
+
+@dataclass(frozen=True)
+class Retire:
+    slug: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Void:
+    slug: str
+    what: str  # "eval" | "measure" | "baseline"
+    metric: str | None = None
+    reason: str | None = None
+
+
 Command = (
     Help
     | New
@@ -181,6 +215,11 @@ Command = (
     | Answer
     | Kill
     | Restore
+    | Ship
+    | Pause
+    | Resume
+    | Retire
+    | Void
 )
 
 # name, usage, example, summary — the help text and every "write it like this" come from here.
@@ -253,6 +292,21 @@ GRAMMAR: tuple[tuple[str, str, str, str], ...] = (
         "turn the pilot's AI off in production now (its kill-switch flag reads false)",
     ),
     ("restore", "restore <slug>", "restore support-drafts", "turn it back on in production"),
+    (
+        "ship",
+        "ship <slug> [override <reason>]",
+        "ship support-drafts",
+        "move to production: refused while the ship gate is not met",
+    ),
+    ("pause", "pause <slug> [<reason>]", "pause support-drafts vendor outage", "no check-ins, reminders or alerts"),
+    ("resume", "resume <slug>", "resume support-drafts", "back to the stage it had before `pause`"),
+    ("retire", "retire <slug> [<reason>]", "retire support-drafts replaced", "end the pilot; its flag turns off"),
+    (
+        "void",
+        "void <slug> eval|measure <metric>|baseline <metric> [<reason>]",
+        "void support-drafts measure handle_time typo",
+        "withdraw the latest record (kept, marked void)",
+    ),
 )
 USAGE = {name: usage for name, usage, _, _ in GRAMMAR}
 COMMAND_NAMES = tuple(name for name, *_ in GRAMMAR)
@@ -753,6 +807,48 @@ def _p_restore(args: list[str], text: str) -> Command:
     return Restore(slug)
 
 
+def _reason(text: str, skip: int, cmd: str) -> str | None:
+    reason = _rest(text, skip) or None
+    if reason is not None and len(reason) > MAX_NOTE:
+        raise _usage_error(cmd, f"The reason is too long ({MAX_NOTE} characters at most)")
+    return reason
+
+
+def _p_ship(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "ship")
+    if len(args) < 2:
+        return Ship(slug)
+    if args[1].lower() != "override":
+        raise _usage_error("ship", f"I did not expect `{args[1][:60]}`")
+    return Ship(slug, _reason(text, 3, "ship") or "")
+
+
+def _p_pause(args: list[str], text: str) -> Command:
+    return Pause(parse_slug(args[0] if args else None, "pause"), _reason(text, 2, "pause"))
+
+
+def _p_resume(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "resume")
+    _too_many("resume", args[1:])
+    return Resume(slug)
+
+
+def _p_retire(args: list[str], text: str) -> Command:
+    return Retire(parse_slug(args[0] if args else None, "retire"), _reason(text, 2, "retire"))
+
+
+def _p_void(args: list[str], text: str) -> Command:
+    slug = parse_slug(args[0] if args else None, "void")
+    what = args[1].lower() if len(args) > 1 else None
+    if what == "eval":
+        return Void(slug, "eval", None, _reason(text, 3, "void"))
+    if what in ("measure", "baseline"):
+        metric = parse_metric(args[2] if len(args) > 2 else None, "void")
+        return Void(slug, what, metric, _reason(text, 4, "void"))
+    shown = f"`{args[1][:60]}`" if len(args) > 1 else "nothing"
+    raise _usage_error("void", f"Say what to withdraw: `eval`, `measure <metric>` or `baseline <metric>`, not {shown}")
+
+
 _PARSERS = {
     "help": _p_help,
     "new": _p_new,
@@ -772,5 +868,10 @@ _PARSERS = {
     "answer": _p_answer,
     "kill": _p_kill,
     "restore": _p_restore,
+    "ship": _p_ship,
+    "pause": _p_pause,
+    "resume": _p_resume,
+    "retire": _p_retire,
+    "void": _p_void,
 }
 assert set(_PARSERS) == set(COMMAND_NAMES)

@@ -118,6 +118,9 @@ def _support(svc: Services, t: FixedClock, now: datetime) -> None:
     _at(t, now)
     svc.set_cadence(dana, slug, 0, "09:00", None)
     _checkins(svc.engine, slug, now, 8, missed=set())
+    # SPEC §8: shipped through the gate (four gaps closed, measured after go-live, reviews answered),
+    # so the demo shows a pilot in production with its audit trail and ROI announcement.
+    svc.ship(dana, slug)
 
 
 def _legal(svc: Services, t: FixedClock, now: datetime) -> None:

@@ -8,6 +8,7 @@ from bot.gaps import GapState
 from bot.replies import READY, Reply
 from bot.reports import PortfolioEntry
 from bot.views import next_step, portfolio_reply
+from storage.models import Stage
 
 HOME_PAGE = 60  # portfolio rows on the home tab; the rest is counted as "and N more"
 MAX_OWN = 40
@@ -36,4 +37,21 @@ def home_replies(entries: Sequence[PortfolioEntry], platform: str, user_id: str)
     else:
         first = Reply(text="You own no pilots yet. `owner <slug> @you` makes you the accountable owner of one.")
     everyone = portfolio_reply(entries, page=HOME_PAGE)
-    return [first, Reply(text="All pilots", portfolio=everyone.portfolio)]
+    out = [first]
+    shipped = sorted((e for e in entries if e.pilot.stage == Stage.production.value), key=lambda e: e.pilot.slug)
+    if shipped:
+        out.append(Reply(text=f"In production ({len(shipped)}):", lines=tuple(shipped_lines(shipped))))
+    return [*out, Reply(text="All pilots", portfolio=everyone.portfolio)]
+
+
+def shipped_lines(entries: Sequence[PortfolioEntry]) -> list[str]:
+    """The App Home's section of shipped pilots (SPEC §8): each with whether its gaps still hold."""
+    lines = []
+    for e in entries[:MAX_OWN]:
+        p = e.pilot
+        open_gaps = [r.gap.label.lower() for r in e.gaps.results if r.state is not GapState.closed]
+        state = "all four gaps closed" if not open_gaps else "reopened: " + ", ".join(open_gaps)
+        lines.append(f"{p.name} ({p.slug}): {state}")
+    if len(entries) > MAX_OWN:
+        lines.append(f"… and {len(entries) - MAX_OWN} more in production.")
+    return lines

@@ -17,6 +17,7 @@ from bot.gaps import (
     PilotFacts,
     evaluate,
 )
+from bot.gate import GateFacts, GateMetric, GateVerdict, gate, local_day
 from storage import repo
 from storage.models import Pilot
 from storage.snapshot import Snapshot
@@ -43,6 +44,7 @@ class PilotReport:
     policy: PolicyFacts | None
     path: tuple[Any, ...]
     undeliverable: tuple[str | None, ...] = ()  # last errors of scheduled messages given up on
+    gate: GateVerdict | None = None  # the ship gate (full reports only; the batch fan-out skips it)
 
 
 def _eval_facts(run: Any) -> EvalFacts | None:
@@ -69,7 +71,8 @@ def report_from(snap: Snapshot, now: datetime, grace: timedelta) -> PilotReport:
     metrics = tuple(_metric_facts(m, m.latest, m.latest_at) for m in snap.metrics)
     policy = PolicyFacts(p.threshold, p.min_cases, p.drop_alert) if p.threshold is not None else None
     report = _report(p, metrics, policy, tuple(snap.evals), tuple(snap.path), snap.checkins, now, grace)
-    return replace(report, undeliverable=tuple(snap.undeliverable))
+    report = replace(report, undeliverable=tuple(snap.undeliverable))
+    return replace(report, gate=snapshot_gate(snap, report, now))
 
 
 def pilot_report(session: Session, pilot: Any, now: datetime, grace: timedelta) -> PilotReport:
@@ -167,3 +170,27 @@ def portfolio(session: Session, now: datetime, grace: timedelta) -> list[Portfol
         )
         out.append(PortfolioEntry(p, evaluate(facts, now, grace)))
     return out
+
+
+
+# ---- the ship gate's facts (SPEC §8): the report plus the non-void records the gate reads ----
+
+
+def snapshot_gate(snap: Snapshot, report: PilotReport, now: datetime) -> GateVerdict:
+    """The ship gate on a pilot's snapshot: the four gaps plus go-live, metrics and check-ins."""
+    p = snap.pilot
+    tz = p.checkin_tz or "UTC"
+    newest = {m.key: snap.measured.get(m.id) for m in snap.metrics}
+    metrics = tuple(
+        GateMetric(m, (local_day(at, tz),) if (at := newest.get(m.key)) is not None else ())
+        for m in report.metrics
+    )
+    facts = GateFacts(go_live=p.go_live, today=local_day(now, tz), metrics=metrics, owner_answered=snap.owner_answered)
+    return gate(report.gaps, facts)
+
+
+def pilot_gate(session: Session, pilot: Pilot, now: datetime, grace: timedelta) -> tuple[PilotReport, GateVerdict]:
+    """The pilot's report and the ship gate's verdict on it, read inside the caller's session."""
+    report = pilot_report(session, pilot, now, grace)
+    assert report.gate is not None
+    return report, report.gate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot import commands as c
@@ -65,8 +66,7 @@ class Router:
                 from bot.schedule.operator import with_delivery_warning  # undeliverable scheduled messages show here
 
                 return with_delivery_warning(portfolio_reply(s.portfolio()), s.engine)
-            report = s.pilot_report(cmd.slug)
-            return status_reply(report, self.flags.wiring(cmd.slug))
+            return status_reply(s.pilot_report(cmd.slug), actor, self.flags.wiring(cmd.slug))
         if isinstance(cmd, c.History):
             return self.history(cmd.slug)
         if isinstance(cmd, c.Audit):
@@ -106,6 +106,9 @@ class Router:
             return flag_reply(self.flags.kill(actor, cmd.slug, cmd.reason))
         if isinstance(cmd, c.Restore):
             return flag_reply(self.flags.restore(actor, cmd.slug))
+        lifecycle = self.lifecycle(cmd, actor)
+        if lifecycle is not None:
+            return lifecycle
         raise AssertionError(f"unhandled command {cmd!r}")
 
     def answer(self, cmd: c.Answer, actor: Actor) -> Reply:
@@ -123,24 +126,47 @@ class Router:
             raise UserError(answer_errors_sentence(cmd.slug, e.errors), c.USAGE["answer"]) from None
         return outcome_reply(out)
 
+    def lifecycle(self, cmd: c.Command, actor: Actor) -> Reply | None:
+        """The lifecycle and corrections of SPEC §8 (ship, pause, resume, retire, void)."""
+        s = self.services
+        if isinstance(cmd, c.Ship):
+            return outcome_reply(s.ship(actor, cmd.slug, cmd.override))
+        if isinstance(cmd, c.Pause):
+            return outcome_reply(s.pause(actor, cmd.slug, cmd.reason))
+        if isinstance(cmd, c.Resume):
+            return outcome_reply(s.resume(actor, cmd.slug))
+        if isinstance(cmd, c.Retire):
+            return outcome_reply(s.retire(actor, cmd.slug, cmd.reason))
+        if isinstance(cmd, c.Void):
+            if cmd.what == "eval":
+                return outcome_reply(s.void_eval(actor, cmd.slug, cmd.reason))
+            assert cmd.metric is not None
+            if cmd.what == "measure":
+                return outcome_reply(s.void_measurement(actor, cmd.slug, cmd.metric, cmd.reason))
+            return outcome_reply(s.void_baseline(actor, cmd.slug, cmd.metric, cmd.reason))
+        return None
+
     def history(self, slug: str) -> Reply:
         pilot, evals, pol, metrics = self.services.history(slug)
         series = []
         lines = []
-        if evals:
+        live_evals = [e for e in evals if e.voided_at is None]
+        if live_evals:
             ref = f"bar {fmt_pct(pol.threshold)}" if pol else None
-            series.append(Series("eval score", tuple(e.score for e in evals), pol.threshold if pol else None, ref, "%"))
+            scores = tuple(e.score for e in live_evals)
+            series.append(Series("eval score", scores, pol.threshold if pol else None, ref, "%"))
         else:
             lines.append("No eval runs yet.")
-        for m, values in metrics:
+        live_metrics = [(m, vs) for m, vs in metrics if m.voided_at is None]
+        for m, values in live_metrics:
             unit = m.unit if m.unit in ("%", "") else f" {m.unit}"
-            series.append(
-                Series(m.key, tuple(v.value for v in values), m.baseline, f"baseline {m.baseline:g}{unit}", unit)
-            )
-        if not metrics:
+            live = tuple(v.value for v in values if v.voided_at is None)
+            series.append(Series(m.key, live, m.baseline, f"baseline {m.baseline:g}{unit}", unit))
+        if not live_metrics:
             lines.append("No metrics yet.")
+        lines.extend(void_lines(evals, metrics))
         return Reply(
-            text=f"History of `{pilot.slug}` ({len(evals)} eval runs, oldest → newest):",
+            text=f"History of `{pilot.slug}` ({len(live_evals)} eval runs, oldest → newest):",
             series=tuple(series),
             lines=tuple(lines),
             actions=(Action("Status", command=f"status {pilot.slug}"),),
@@ -171,6 +197,30 @@ class Router:
         if not lines:
             lines.append("No changes recorded yet.")
         return Reply(text=f"Last {len(events)} changes to `{pilot.slug}`, newest first:", lines=tuple(lines))
+
+
+def void_lines(evals: list[Any], metrics: list[tuple[Any, list[Any]]]) -> list[str]:
+    """`history`'s account of what was withdrawn (SPEC §8): each void record, who voided it and why."""
+
+    def why(row: Any) -> str:
+        reason = f": {row.void_reason}" if row.void_reason else ""
+        return f"voided {row.voided_at.date().isoformat()} by {row.voided_by}{reason}"
+
+    out = [
+        f"void: eval {fmt_pct(e.score)} on {e.cases} cases of {e.run_at.date().isoformat()} ({why(e)})"
+        for e in evals
+        if e.voided_at is not None
+    ]
+    for m, values in metrics:
+        if m.voided_at is not None:
+            out.append(f"void: metric {m.key} (baseline {m.baseline:g} {m.unit}".rstrip() + f"; {why(m)})")
+            continue
+        out.extend(
+            f"void: {m.key} {v.value:g} of {v.measured_at.date().isoformat()} ({why(v)})"
+            for v in values
+            if v.voided_at is not None
+        )
+    return out
 
 
 def _require_resolved_mention(cmd: c.SetOwner | c.Escalate, actor: Actor) -> None:

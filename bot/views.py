@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.commands import GRAMMAR, WEEKDAYS
 from bot.gaps import (
@@ -14,9 +16,11 @@ from bot.gaps import (
     Reason,
     fmt_pct,
     improvement,
-    ready_line,
     verdict,
 )
+from bot.gate import gate_hint
+from bot.lifecycle import policy, portfolio_line
+from bot.ports import Actor
 from bot.replies import (
     READY,
     Action,
@@ -28,6 +32,7 @@ from bot.replies import (
     PortfolioRow,
     Reply,
     Tone,
+    mention,
 )
 from bot.reports import PilotReport, PortfolioEntry
 from bot.schedule.operator import undeliverable_line
@@ -109,6 +114,9 @@ def gap_card(report: PilotReport, wiring: str | None = None) -> GapCard:
         for i in shown
     )
     steps = tuple(next_step(p.slug, r) for r in report.gaps.results if r.state is not GapState.closed)
+    hint = gate_line(report)
+    if hint:
+        steps += (hint,)
     return GapCard(
         slug=p.slug,
         name=p.name,
@@ -143,25 +151,58 @@ def flag_line(p: Pilot) -> str:
     )
 
 
-def status_reply(report: PilotReport, wiring: str | None = None) -> Reply:
-    slug = report.pilot.slug
+def gate_line(report: PilotReport) -> str | None:
+    """The card's line about the ship gate (SPEC §8): only for a running pilot whose gaps are closed."""
+    if report.gate is None or report.pilot.stage != Stage.pilot.value:
+        return None
+    return gate_hint(report.pilot.slug, report.gate)
+
+
+def _person(ref: str | None, owner_ref: str | None, owner_name: str | None) -> str:
+    platform, _, user_id = (ref or "?:someone").partition(":")
+    return mention(platform, user_id, owner_name if ref == owner_ref else None)
+
+
+def stage_lines(pilot: Any, tz: str = "UTC") -> list[str]:
+    """What `status <slug>` says about the stage: paused since/by/why, the override it shipped with."""
+    owner_ref = f"{pilot.owner_platform}:{pilot.owner_id}" if pilot.owner_id else None
+    out = []
+    if pilot.stage in (Stage.paused.value, Stage.retired.value) and pilot.stage_changed_at is not None:
+        since = pilot.stage_changed_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+        why = f": {pilot.stage_reason}" if pilot.stage_reason else ""
+        who = _person(pilot.stage_changed_by, owner_ref, pilot.owner_name)
+        out.append(f"{pilot.stage.capitalize()} since {since} by {who}{why}.")
+        if pilot.stage == Stage.paused.value:
+            out.append(f"`resume {pilot.slug}` returns it to {pilot.paused_from or Stage.pilot.value}.")
+    if pilot.stage == Stage.production.value and pilot.override_by:
+        who = _person(pilot.override_by, owner_ref, pilot.owner_name)
+        out.append(f"Shipped with an override by {who}: {pilot.override_reason}.")
+    return out
+
+
+def status_reply(report: PilotReport, viewer: Actor | None = None, wiring: str | None = None) -> Reply:
+    """`wiring`: the kill-switch's read evidence (bot.flags.Flags.wiring), shown on its path item."""
+    p = report.pilot
+    slug = p.slug
     warning = undeliverable_line(report.undeliverable)
-    lines = [flag_line(report.pilot)]
-    if warning:
-        lines.append(warning)
+    actions = [Action("History", command=f"history {slug}"), Action("Audit log", command=f"audit {slug}")]
+    owner = viewer is not None and (p.owner_platform, p.owner_id) == (viewer.platform, viewer.user_id)
+    if owner and p.stage == Stage.pilot.value and report.gate is not None and report.gate.met:
+        actions.insert(0, Action("Ship", command=f"ship {slug}", style="primary"))
     return Reply(
         card=gap_card(report, wiring),
-        lines=tuple(lines),
+        lines=(flag_line(p), *stage_lines(p, p.checkin_tz or "UTC"), *((warning,) if warning else ())),
         tone=Tone.success if report.gaps.ready else Tone.info,
-        actions=(
-            Action("History", command=f"history {slug}"),
-            Action("Audit log", command=f"audit {slug}"),
-        ),
+        actions=tuple(actions),
     )
 
 
 def portfolio_reply(entries: Sequence[PortfolioEntry], page: int = PORTFOLIO_PAGE) -> Reply:
-    ready = sum(1 for e in entries if e.gaps.ready)
+    # SPEC §8: the header counts the whole portfolio's active pilots; retired ones are not listed.
+    summary = portfolio_line((e.pilot.stage, e.gaps.ready) for e in entries)
+    active = [e for e in entries if policy(e.pilot.stage).counted]
+    entries = [e for e in entries if policy(e.pilot.stage).listed]
+    ready = sum(1 for e in active if e.gaps.ready)
     counts: dict[str, dict[str, int]] = {g.value: {s.value: 0 for s in GapState} for g in Gap}
     for e in entries:
         for r in e.gaps.results:
@@ -182,9 +223,8 @@ def portfolio_reply(entries: Sequence[PortfolioEntry], page: int = PORTFOLIO_PAG
                 next_step=next_step(p.slug, first_gap, short=True) if first_gap else READY,
             )
         )
-    summary = ready_line(ready, len(entries))
     return Reply(
-        portfolio=Portfolio(ready, len(entries), summary, tuple(rows), max(0, len(entries) - page), counts),
+        portfolio=Portfolio(ready, len(active), summary, tuple(rows), max(0, len(entries) - page), counts),
     )
 
 

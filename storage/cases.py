@@ -90,13 +90,12 @@ def save(session: Session, run_id: int, results: Sequence[CaseResult]) -> EvalCa
 def _labelled(pilot_id: int) -> Any:
     """The pilot's labelled runs, newest first: the one query every read here builds on.
 
-    Void runs: once `EvalRun.voided_at` exists, add `.where(col(EvalRun.voided_at).is_(None))`
-    below, and previous/recent/comparisons skip them everywhere.
+    Void runs are left out here, so previous/recent/comparisons skip them everywhere.
     """
     return (
         select(col(EvalRun.id), col(EvalRun.run_at), col(EvalCaseResult.packed))
         .join(EvalCaseResult, col(EvalCaseResult.run_id) == col(EvalRun.id))
-        .where(col(EvalRun.pilot_id) == pilot_id)
+        .where(col(EvalRun.pilot_id) == pilot_id, col(EvalRun.voided_at).is_(None))
         .order_by(col(EvalRun.run_at).desc(), col(EvalRun.id).desc())
     )
 

@@ -77,6 +77,10 @@ class EscalationKind(StrEnum):
     # The kill switch (bot/flags.py): a person (or an eval run below `kill-below`) flipped the flag.
     flag_killed = "flag_killed"
     flag_restored = "flag_restored"
+    # The lifecycle (SPEC §8, bot/services/lifecycle.py): a pilot shipped to production, and a gap
+    # of a production pilot that reopened (once per reopening).
+    shipped = "shipped"
+    gap_reopened = "gap_reopened"
 
 
 class Pilot(SQLModel, table=True):
@@ -107,6 +111,17 @@ class Pilot(SQLModel, table=True):
     flag_changed_at: datetime | None = _ts()
     flag_changed_by: str | None = Field(default=None, max_length=200)
     flag_reason: str | None = Field(default=None, max_length=500)
+    # The lifecycle (SPEC §8): the last stage change, the stage `resume` returns to, when the pilot
+    # last became active again (a resumed pilot's check-ins start after it: no backlog), and an
+    # admin's override of the ship gate (reason, who, the unmet conditions' sentences).
+    stage_changed_at: datetime | None = _ts()
+    stage_changed_by: str | None = Field(default=None, max_length=200)
+    stage_reason: str | None = Field(default=None, max_length=500)
+    paused_from: str | None = Field(default=None, max_length=16)
+    resumed_at: datetime | None = _ts()
+    override_by: str | None = Field(default=None, max_length=200)
+    override_reason: str | None = Field(default=None, max_length=500)
+    override_unmet: list[str] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class FlagGeneration(SQLModel, table=True):
@@ -146,6 +161,10 @@ class Metric(SQLModel, table=True):
     baseline: float
     baseline_at: date
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # Corrections (SPEC §8): a void record is kept, never deleted, and read by nothing that judges.
+    voided_at: datetime | None = _ts()
+    voided_by: str | None = Field(default=None, max_length=200)
+    void_reason: str | None = Field(default=None, max_length=500)
 
 
 class Measurement(SQLModel, table=True):
@@ -158,6 +177,10 @@ class Measurement(SQLModel, table=True):
     measured_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     source: str = Field(default=Source.command.value, max_length=16)
     recorded_by: str = Field(max_length=200)
+    # Corrections (SPEC §8): a void record is kept, never deleted, and read by nothing that judges.
+    voided_at: datetime | None = _ts()
+    voided_by: str | None = Field(default=None, max_length=200)
+    void_reason: str | None = Field(default=None, max_length=500)
 
 
 class EvalPolicy(SQLModel, table=True):
@@ -184,6 +207,10 @@ class EvalRun(SQLModel, table=True):
     run_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     source: str = Field(default=Source.command.value, max_length=16)
     recorded_by: str = Field(max_length=200)
+    # Corrections (SPEC §8): a void record is kept, never deleted, and read by nothing that judges.
+    voided_at: datetime | None = _ts()
+    voided_by: str | None = Field(default=None, max_length=200)
+    void_reason: str | None = Field(default=None, max_length=500)
 
 
 class EvalCaseResult(SQLModel, table=True):

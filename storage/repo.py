@@ -1,4 +1,9 @@
-"""Query helpers. They add and flush, never commit: services own the transaction."""
+"""Query helpers. They add and flush, never commit: services own the transaction.
+
+Void records (SPEC §8): every query that feeds a judgement (latest values, latest evals, the
+portfolio, the scheduled fan-out) leaves them out; `eval_history`/`measurement_history` return
+them too (with `voided_at` set) so `history` can show what was withdrawn, and charts skip them.
+"""
 
 from __future__ import annotations
 
@@ -43,8 +48,38 @@ def metrics_with_latest(session: Session, pilot_id: int) -> list[tuple[Metric, M
     return metrics_with_latest_for(session, [pilot_id])[pilot_id]
 
 
-def metric(session: Session, pilot_id: int, key: str) -> Metric | None:
-    return session.exec(select(Metric).where(col(Metric.pilot_id) == pilot_id, col(Metric.key) == key)).first()
+def metrics_with_void(session: Session, pilot_id: int) -> list[Metric]:
+    """Every metric of a pilot, void ones too (`history` shows what was withdrawn)."""
+    return list(session.exec(select(Metric).where(col(Metric.pilot_id) == pilot_id).order_by(col(Metric.key))))
+
+
+def metric(session: Session, pilot_id: int, key: str, *, with_void: bool = False) -> Metric | None:
+    """The pilot's metric `key`; a void one only `with_void` (a new baseline revives it)."""
+    query = select(Metric).where(col(Metric.pilot_id) == pilot_id, col(Metric.key) == key)
+    if not with_void:
+        query = query.where(col(Metric.voided_at).is_(None))
+    return session.exec(query).first()
+
+
+def latest_measurement(session: Session, metric_id: int) -> Measurement | None:
+    """The metric's newest non-void measurement (what `void … measure` withdraws)."""
+    return session.exec(
+        select(Measurement)
+        .where(col(Measurement.metric_id) == metric_id, col(Measurement.voided_at).is_(None))
+        .order_by(col(Measurement.measured_at).desc(), col(Measurement.id).desc())
+        .limit(1)
+    ).first()
+
+
+def live_measurements(session: Session, metric_ids: Sequence[int]) -> list[Measurement]:
+    """Every non-void measurement of the metrics (the ship gate's "measured after go-live")."""
+    if not metric_ids:
+        return []
+    return list(
+        session.exec(
+            select(Measurement).where(col(Measurement.metric_id).in_(metric_ids), col(Measurement.voided_at).is_(None))
+        )
+    )
 
 
 def policy(session: Session, pilot_id: int) -> EvalPolicy | None:
@@ -55,7 +90,7 @@ def latest_evals(session: Session, pilot_id: int, n: int = 2) -> list[EvalRun]:
     return list(
         session.exec(
             select(EvalRun)
-            .where(col(EvalRun.pilot_id) == pilot_id)
+            .where(col(EvalRun.pilot_id) == pilot_id, col(EvalRun.voided_at).is_(None))
             .order_by(col(EvalRun.run_at).desc(), col(EvalRun.id).desc())
             .limit(n)
         )
@@ -140,7 +175,8 @@ def portfolio_rows(session: Session) -> list[Any]:
 
 def baseline_dates_by_pilot(session: Session) -> dict[int, list[Any]]:
     out: dict[int, list[Any]] = {}
-    for pilot_id, at in session.exec(select(col(Metric.pilot_id), col(Metric.baseline_at))):
+    live = col(Metric.voided_at).is_(None)
+    for pilot_id, at in session.exec(select(col(Metric.pilot_id), col(Metric.baseline_at)).where(live)):
         out.setdefault(pilot_id, []).append(at)
     return out
 
@@ -155,7 +191,7 @@ def latest_eval_by_pilot(session: Session) -> dict[int, Any]:
     """Each pilot's newest run via an index seek per pilot on (pilot_id, run_at)."""
     newest = (
         select(col(EvalRun.id))
-        .where(col(EvalRun.pilot_id) == col(Pilot.id))
+        .where(col(EvalRun.pilot_id) == col(Pilot.id), col(EvalRun.voided_at).is_(None))
         .order_by(col(EvalRun.run_at).desc(), col(EvalRun.id).desc())
         .limit(1)
         .correlate(Pilot)
@@ -258,12 +294,18 @@ def metrics_with_latest_for(
     out: dict[int, list[tuple[Metric, Measurement | None]]] = {i: [] for i in pilot_ids}
     if not pilot_ids:
         return out
-    metrics = list(session.exec(select(Metric).where(col(Metric.pilot_id).in_(pilot_ids)).order_by(col(Metric.key))))
+    metrics = list(
+        session.exec(
+            select(Metric)
+            .where(col(Metric.pilot_id).in_(pilot_ids), col(Metric.voided_at).is_(None))
+            .order_by(col(Metric.key))
+        )
+    )
     if not metrics:
         return out
     newest = (
         select(col(Measurement.metric_id), sa.func.max(col(Measurement.measured_at)).label("at"))
-        .where(col(Measurement.metric_id).in_([m.id for m in metrics]))
+        .where(col(Measurement.metric_id).in_([m.id for m in metrics]), col(Measurement.voided_at).is_(None))
         .group_by(col(Measurement.metric_id))
         .subquery()
     )
@@ -273,6 +315,7 @@ def metrics_with_latest_for(
             newest,
             sa.and_(col(Measurement.metric_id) == newest.c.metric_id, col(Measurement.measured_at) == newest.c.at),
         )
+        .where(col(Measurement.voided_at).is_(None))
         .order_by(col(Measurement.id))
     ).all()
     latest = {m.metric_id: m for m in rows}
@@ -293,7 +336,7 @@ def latest_evals_for(session: Session, pilot_ids: Sequence[int], n: int = 2) -> 
             .over(partition_by=col(EvalRun.pilot_id), order_by=(col(EvalRun.run_at).desc(), col(EvalRun.id).desc()))
             .label("rn"),
         )
-        .where(col(EvalRun.pilot_id).in_(pilot_ids))
+        .where(col(EvalRun.pilot_id).in_(pilot_ids), col(EvalRun.voided_at).is_(None))
         .subquery()
     )
     rows = session.exec(

@@ -2,12 +2,14 @@
 
 `status <slug>` is the hottest path of every surface. The ORM spends most of a call building
 queries and identity-mapping objects; these statements are built once at import, return plain
-rows (attribute access by column name, like the models), and are six whatever the history length.
+rows (attribute access by column name, like the models), and are eight whatever the history length.
+Void records (SPEC §8 corrections) are left out of every statement: a report reads as if they had
+never been made.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +35,7 @@ _pilot_q = (
 _m = measurement_t.alias("m")
 _latest_measurement = (
     sa.select(_m.c.id)
-    .where(_m.c.metric_id == metric_t.c.id)
+    .where(_m.c.metric_id == metric_t.c.id, _m.c.voided_at.is_(None))
     .order_by(_m.c.measured_at.desc(), _m.c.id.desc())
     .limit(1)
     .correlate(metric_t)
@@ -51,12 +53,12 @@ _metrics_q = (
         measurement_t.c.measured_at.label("latest_at"),
     )
     .select_from(metric_t.outerjoin(measurement_t, measurement_t.c.id == _latest_measurement))
-    .where(metric_t.c.pilot_id == sa.bindparam("pid"))
+    .where(metric_t.c.pilot_id == sa.bindparam("pid"), metric_t.c.voided_at.is_(None))
     .order_by(metric_t.c.key)
 )
 _evals_q = (
     sa.select(eval_t)
-    .where(eval_t.c.pilot_id == sa.bindparam("pid"))
+    .where(eval_t.c.pilot_id == sa.bindparam("pid"), eval_t.c.voided_at.is_(None))
     .order_by(eval_t.c.run_at.desc(), eval_t.c.id.desc())
     .limit(2)
 )
@@ -72,6 +74,29 @@ _checkins_q = (
     )
     .order_by(checkin_t.c.due_at.desc())
     .limit(3)
+)
+
+# The ship gate (SPEC §8): each live metric's newest live measurement time (one after go-live is
+# what the gate asks, and the newest decides it), and the check-ins the current owner answered.
+_measured_q = (
+    sa.select(measurement_t.c.metric_id, sa.func.max(measurement_t.c.measured_at).label("at"))
+    .select_from(measurement_t.join(metric_t, metric_t.c.id == measurement_t.c.metric_id))
+    .where(
+        metric_t.c.pilot_id == sa.bindparam("pid"),
+        metric_t.c.voided_at.is_(None),
+        measurement_t.c.voided_at.is_(None),
+    )
+    .group_by(measurement_t.c.metric_id)
+)
+_answered_q = (
+    sa.select(sa.func.count())
+    .select_from(checkin_t.join(pilot_t, pilot_t.c.id == checkin_t.c.pilot_id))
+    .where(
+        checkin_t.c.pilot_id == sa.bindparam("pid"),
+        checkin_t.c.answered_at.is_not(None),
+        checkin_t.c.owner_ref == pilot_t.c.owner_platform + ":" + pilot_t.c.owner_id,
+        sa.or_(pilot_t.c.owner_since.is_(None), checkin_t.c.due_at >= pilot_t.c.owner_since),
+    )
 )
 
 # Scheduled messages that failed for good (SPEC §5: visible in `status`); normally none.
@@ -93,6 +118,8 @@ class Snapshot:
     path: list[Row[Any]]
     checkins: list[Row[Any]]  # due at or before now, newest first, at most three
     undeliverable: list[str | None]  # last errors of messages given up on
+    measured: dict[int, datetime] = field(default_factory=dict)  # metric id -> newest live measurement
+    owner_answered: int = 0  # check-ins the current owner answered
 
 
 def load(conn: Connection, slug: str, now: datetime, grace: timedelta) -> Snapshot | None:
@@ -111,4 +138,6 @@ def load(conn: Connection, slug: str, now: datetime, grace: timedelta) -> Snapsh
             )
         ),
         undeliverable=list(conn.execute(_undeliverable_q, pid).scalars()),
+        measured={r.metric_id: r.at for r in conn.execute(_measured_q, pid)},
+        owner_answered=int(conn.execute(_answered_q, pid).scalar_one()),
     )

@@ -37,7 +37,7 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_demo_portfolio(demo_db: Path) -> None:
     out = pilotbot(demo_db, "chat", "-c", "status")
     assert out.returncode == 0
-    assert "1 of 3 pilots ready to ship (33%)" in out.stdout
+    assert "1 of 3 pilots ready to ship (33%) · 1 in production" in out.stdout
     for slug in ("support-drafts", "legal-intake", "doc-summaries"):
         assert slug in out.stdout
 
@@ -54,7 +54,10 @@ def test_demo_is_idempotent(demo_db: Path) -> None:
 
 def test_demo_pilots_show_different_gap_states(demo_db: Path) -> None:
     support = pilotbot(demo_db, "chat", "-c", "status support-drafts").stdout
+    assert "Support reply drafts (support-drafts) — production, ready to ship" in support
     assert "handle_time 14 → 9 min (−36%, better)" in support
+    audit = pilotbot(demo_db, "chat", "-c", "audit support-drafts").stdout
+    assert "console:dana  ship  stage=production" in audit
     assert "revision_rate 38% → 21% (−17 pts, −45%, better)" in support
     legal = pilotbot(demo_db, "chat", "-c", "status legal-intake").stdout
     assert "Baseline: at risk" in legal and "Owner: at risk" in legal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -55,6 +56,8 @@ WORDS = list(COMMAND_NAMES) + [
     "eval_score",
     "triage",
     "pb.eval_score",
+    "override",
+    "vendor outage",
 ]
 texts = st.one_of(
     st.text(max_size=200),
@@ -117,5 +120,56 @@ def test_cases_never_raises_and_never_writes(tmp_path: Path, sqlite_template: Pa
         reply = core.router.handle(f"cases {tail}", who)  # must not raise
         assert "Traceback" not in reply.text
         assert row_counts(core.engine) == before, f"cases {tail!r} wrote"
+
+
+LIFECYCLE = ["ship", "pause", "resume", "retire", "void", "eval", "measure", "baseline", "override", "status"]
+
+
+def _fingerprint(core: Any) -> tuple[Any, ...]:
+    """Row counts plus what a lifecycle or void command changes in place (stage, void marks)."""
+    from sqlmodel import Session, col, func, select
+
+    from storage.models import EvalRun, Measurement, Metric, Pilot
+
+    with Session(core.engine) as s:
+        stages = tuple(s.exec(select(Pilot.stage, Pilot.paused_from, Pilot.flag_on).order_by(col(Pilot.id))).all())
+        voided = tuple(
+            s.exec(select(func.count()).select_from(m).where(col(m.voided_at).is_not(None))).one()
+            for m in (EvalRun, Measurement, Metric)
+        )
+    return (tuple(sorted(row_counts(core.engine).items())), stages, voided)
+
+
+def test_lifecycle_commands_never_raise_and_refusals_change_nothing(tmp_path: Path, sqlite_template: Path) -> None:
+    """ship/pause/resume/retire/void with random arguments: a refusal leaves the stage and every
+    void mark as it was (they are updates, which row counts alone would not see)."""
+    db = tmp_path / "life.db"
+    shutil.copy(sqlite_template, db)
+    core = build_core(
+        Settings(_env_file=None, database_url=f"sqlite:///{db}", pilotbot_admins="console:root"),  # type: ignore[call-arg]
+        FixedClock(),
+    )
+    owner = Actor("console", "bob", "bob")
+    for cmd in (
+        "new demo-pilot Demo",
+        "owner demo-pilot @bob",
+        "baseline demo-pilot handle_time 14 min at 2026-01-01",
+        "measure demo-pilot handle_time 9",
+        "threshold demo-pilot 90",
+        "eval demo-pilot 95% cases 150",
+    ):
+        assert core.router.handle(cmd, owner).ok, cmd
+    actors = [owner, Actor("console", "eve", "eve"), Actor("console", "root", "root")]
+    words = [*LIFECYCLE, "demo-pilot", "other", "handle_time", "eval", "reason text", "9", "95%", "cases", "150"]
+
+    @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(text=st.lists(st.sampled_from(words), min_size=1, max_size=5).map(" ".join), who=st.sampled_from(actors))
+    def check(text: str, who: Actor) -> None:
+        before = _fingerprint(core)
+        reply = core.router.handle(text, who)
+        assert "Traceback" not in reply.text
+        if not reply.ok:
+            assert _fingerprint(core) == before, f"refused {text!r} but changed something"
+            assert reply.text and "\n" not in reply.text
 
     check()

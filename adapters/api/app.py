@@ -19,6 +19,7 @@ from adapters.api import ofrep
 from adapters.api import payloads as pl
 from adapters.api.openapi import openapi_document
 from adapters.metrics import METRICS_KEY
+from bot import commands as c
 from bot.core import Core
 from bot.errors import NotFound, UserError
 from bot.evalscore import EvalFileError, format_of, score_text
@@ -262,6 +263,56 @@ async def get_cases(request: web.Request) -> web.Response:
     return web.json_response(pl.cases_doc(pilot.slug, hist))
 
 
+# ---- the lifecycle and corrections (SPEC §8) ----
+
+
+async def _optional_object(request: web.Request) -> dict[str, Any]:
+    """An optional JSON object body: empty means `{}` (a plain ship, a void without a reason)."""
+    if request.content_length == 0 or not request.can_read_body:
+        return {}
+    return await _json_object(request)
+
+
+def _metric(request: web.Request) -> str:
+    raw = request.match_info["metric"]
+    key = raw.lower()
+    if not c.METRIC_RE.fullmatch(key):
+        raise ApiError(404, f"No metric `{raw[:60]}`.")
+    return key
+
+
+async def post_ship(request: web.Request) -> web.Response:
+    slug = _slug(request)
+    await asyncio.to_thread(_core(request).services.require_pilot, slug)  # 404 before reading the body
+    override = pl.text_field(await _optional_object(request), "override", ("override",))
+    out = await asyncio.to_thread(_core(request).services.ship, _actor(request), slug, override)
+    return web.json_response({"pilot": slug, "stage": out.pilot.stage if out.pilot else None, **pl.outcome_doc(out)})
+
+
+async def post_void_eval(request: web.Request) -> web.Response:
+    slug = _slug(request)
+    await asyncio.to_thread(_core(request).services.require_pilot, slug)
+    reason = pl.text_field(await _optional_object(request), "reason", ("reason",))
+    out = await asyncio.to_thread(_core(request).services.void_eval, _actor(request), slug, reason)
+    return web.json_response({"pilot": slug, **pl.outcome_doc(out)})
+
+
+async def post_void_measurement(request: web.Request) -> web.Response:
+    slug, key = _slug(request), _metric(request)
+    await asyncio.to_thread(_core(request).services.require_pilot, slug)
+    reason = pl.text_field(await _optional_object(request), "reason", ("reason",))
+    out = await asyncio.to_thread(_core(request).services.void_measurement, _actor(request), slug, key, reason)
+    return web.json_response({"pilot": slug, "metric": key, **pl.outcome_doc(out)})
+
+
+async def post_void_metric(request: web.Request) -> web.Response:
+    slug, key = _slug(request), _metric(request)
+    await asyncio.to_thread(_core(request).services.require_pilot, slug)
+    reason = pl.text_field(await _optional_object(request), "reason", ("reason",))
+    out = await asyncio.to_thread(_core(request).services.void_baseline, _actor(request), slug, key, reason)
+    return web.json_response({"pilot": slug, "metric": key, **pl.outcome_doc(out)})
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
@@ -276,6 +327,10 @@ def build_api_app(core: Core) -> web.Application:
     api.router.add_post("/pilots/{slug}/evals/cases", post_eval_cases)
     api.router.add_post("/pilots/{slug}/measurements", post_measurement)
     api.router.add_get("/pilots/{slug}/cases", get_cases)
+    api.router.add_post("/pilots/{slug}/ship", post_ship)
+    api.router.add_post("/pilots/{slug}/evals/latest/void", post_void_eval)
+    api.router.add_post("/pilots/{slug}/metrics/{metric}/measurements/latest/void", post_void_measurement)
+    api.router.add_post("/pilots/{slug}/metrics/{metric}/void", post_void_metric)
     api.router.add_get("/openapi.json", openapi)
     return api
 

@@ -32,6 +32,13 @@ WRITE_ERRORS = {
     "422": _error("A field is missing, of the wrong type or out of range; or the service refused the change."),
 }
 SLUG_PARAM = {"name": "slug", "in": "path", "required": True, "schema": SLUG, "description": "The pilot's slug."}
+METRIC_PARAM = {
+    "name": "metric",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9_]{1,64}$", "example": "handle_time"},
+    "description": "The metric's key.",
+}
 
 NULLABLE_STR = {"type": "string", "nullable": True}
 NULLABLE_NUM = {"type": "number", "nullable": True}
@@ -121,6 +128,31 @@ SCHEMAS: dict[str, Any] = {
             },
             "ready": {"type": "boolean", "description": "All four gaps closed."},
             "gaps": {"type": "array", "items": _ref("Gap"), "minItems": 4, "maxItems": 4},
+            "gate": {
+                "type": "object",
+                "nullable": True,
+                "description": "The ship gate (SPEC §8): met, or each unmet condition.",
+                "properties": {
+                    "met": {"type": "boolean"},
+                    "unmet": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"code": {"type": "string"}, "sentence": {"type": "string"}},
+                        },
+                    },
+                },
+            },
+            "override": {
+                "type": "object",
+                "nullable": True,
+                "description": "The admin override this production pilot shipped with.",
+                "properties": {
+                    "by": {"type": "string"},
+                    "reason": NULLABLE_STR,
+                    "unmet": {"type": "array", "items": {"type": "string"}},
+                },
+            },
             "metrics": {"type": "array", "items": _ref("Metric")},
             "eval_policy": {
                 "type": "object",
@@ -227,6 +259,34 @@ SCHEMAS: dict[str, Any] = {
             "metric": {"type": "string", "pattern": "^[a-z0-9_]{1,64}$", "example": "handle_time"},
             "value": {"type": "number", "example": 9},
             "unit": {"type": "string", "maxLength": 32, "description": "Must match the metric's unit when given."},
+        },
+    },
+    "ShipIn": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "override": {
+                "type": "string",
+                "maxLength": 500,
+                "description": "Ship past the unmet gate conditions with this reason (admin tokens and API tokens).",
+            }
+        },
+    },
+    "VoidIn": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"reason": {"type": "string", "maxLength": 500, "description": "Why it is withdrawn."}},
+    },
+    "LifecycleResult": {
+        "type": "object",
+        "required": ["pilot", "message", "lines", "alerts"],
+        "properties": {
+            "pilot": {"type": "string"},
+            "stage": {"type": "string", "nullable": True},
+            "metric": {"type": "string"},
+            "message": {"type": "string"},
+            "lines": {"type": "array", "items": {"type": "string"}},
+            "alerts": {"type": "array", "items": {"type": "string"}},
         },
     },
     "WriteResult": {
@@ -401,6 +461,45 @@ def openapi_document() -> dict[str, Any]:
                         "content": {"application/json": {"schema": _ref("MeasurementIn")}},
                     },
                     "responses": {"201": _ok("Recorded.", "WriteResult"), **WRITE_ERRORS},
+                }
+            },
+            "/pilots/{slug}/ship": {
+                "post": {
+                    "operationId": "shipPilot",
+                    "summary": "Move the pilot to production through the ship gate (422 lists every unmet condition).",
+                    "parameters": [SLUG_PARAM],
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": _ref("ShipIn")}},
+                    },
+                    "responses": {"200": _ok("Shipped.", "LifecycleResult"), **WRITE_ERRORS},
+                }
+            },
+            "/pilots/{slug}/evals/latest/void": {
+                "post": {
+                    "operationId": "voidLatestEval",
+                    "summary": "Withdraw the latest eval run (kept, marked void); the previous run is latest again.",
+                    "parameters": [SLUG_PARAM],
+                    "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("VoidIn")}}},
+                    "responses": {"200": _ok("Withdrawn.", "LifecycleResult"), **WRITE_ERRORS},
+                }
+            },
+            "/pilots/{slug}/metrics/{metric}/measurements/latest/void": {
+                "post": {
+                    "operationId": "voidLatestMeasurement",
+                    "summary": "Withdraw the metric's latest measurement (kept, marked void).",
+                    "parameters": [SLUG_PARAM, METRIC_PARAM],
+                    "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("VoidIn")}}},
+                    "responses": {"200": _ok("Withdrawn.", "LifecycleResult"), **WRITE_ERRORS},
+                }
+            },
+            "/pilots/{slug}/metrics/{metric}/void": {
+                "post": {
+                    "operationId": "voidMetric",
+                    "summary": "Withdraw the metric: its baseline and every measurement (kept, marked void).",
+                    "parameters": [SLUG_PARAM, METRIC_PARAM],
+                    "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("VoidIn")}}},
+                    "responses": {"200": _ok("Withdrawn.", "LifecycleResult"), **WRITE_ERRORS},
                 }
             },
             "/openapi.json": {

@@ -15,7 +15,9 @@ from bot import limits
 from bot.errors import UserError
 from bot.evals.compare import CaseHistory, Flips, flips_text, history_lines
 from bot.evalscore import EvalScore
-from bot.gaps import improvement, ready_line, verdict
+from bot.gaps import improvement, verdict
+from bot.gate import GateVerdict
+from bot.lifecycle import portfolio_line
 from bot.reports import PilotReport, PortfolioEntry
 from bot.schedule.messages import eval_headline
 from bot.services import Outcome
@@ -124,6 +126,19 @@ def measurement_body(body: dict[str, Any]) -> MeasurementBody:
     return MeasurementBody(key, number, (unit.strip() or None) if unit else attached)
 
 
+def text_field(body: dict[str, Any], field: str, allowed: tuple[str, ...]) -> str | None:
+    """The optional text field of a lifecycle or void body (`override`, `reason`): 500 characters at most."""
+    _unexpected(body, allowed)
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadInput(f"`{field}` must be a string.")
+    if len(value) > 500:
+        raise BadInput(f"`{field}` is too long (500 characters at most).")
+    return value
+
+
 def slug_of(raw: str) -> str | None:
     slug = raw.lower()
     return slug if c.SLUG_RE.fullmatch(slug) else None
@@ -157,7 +172,8 @@ def portfolio_doc(entries: list[PortfolioEntry]) -> dict[str, Any]:
                 "next_step": next_step(p.slug, first, short=True) if first else "ready to ship",
             }
         )
-    return {"summary": ready_line(ready, len(entries)), "ready": ready, "total": len(entries), "pilots": pilots}
+    summary = portfolio_line((e.pilot.stage, e.gaps.ready) for e in entries)
+    return {"summary": summary, "ready": ready, "total": len(entries), "pilots": pilots}
 
 
 def report_doc(report: PilotReport) -> dict[str, Any]:
@@ -211,7 +227,17 @@ def report_doc(report: PilotReport) -> dict[str, Any]:
         ),
         "path": [{"item": i.item, "state": i.state, "note": i.note} for i in report.path],
         "next_steps": [next_step(p.slug, r) for r in report.gaps.results if r.state.value != "closed"],
+        "gate": gate_doc(report.gate) if report.gate is not None else None,
+        "override": (
+            {"by": p.override_by, "reason": p.override_reason, "unmet": list(p.override_unmet or [])}
+            if p.stage == "production" and p.override_by
+            else None
+        ),
     }
+
+
+def gate_doc(verdict: GateVerdict) -> dict[str, Any]:
+    return {"met": verdict.met, "unmet": [{"code": u.code.value, "sentence": u.sentence} for u in verdict.unmet]}
 
 
 def outcome_doc(out: Outcome) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from bot.evals.compare import Flips
+from bot.lifecycle import policy as policy_of
 from bot.ports import Destination
 from storage.models import Escalation, EscalationKind, EvalPolicy, EvalRun, Pilot
 
@@ -77,11 +78,11 @@ def alert_destinations(pilot: Pilot, severity: str = PAGE) -> list[Destination]:
 
 
 def _before(pilot_id: int, run: EvalRun) -> Any:
-    """The pilot's runs recorded before `run` (run_at, then id), newest first."""
+    """The pilot's non-void runs recorded before `run` (run_at, then id), newest first."""
     at = col(EvalRun.run_at)
     return (
         select(EvalRun)
-        .where(col(EvalRun.pilot_id) == pilot_id)
+        .where(col(EvalRun.pilot_id) == pilot_id, col(EvalRun.voided_at).is_(None))
         .where(sa.or_(at < run.run_at, sa.and_(at == run.run_at, col(EvalRun.id) < run.id)))
         .order_by(at.desc(), col(EvalRun.id).desc())
     )
@@ -147,8 +148,8 @@ def eval_alerts(
 
     Call after the run is flushed: the history is read from there, so runs serialised by the
     database (SQLite) see each other."""
-    if policy is None or run.id is None or pilot.id is None:
-        return []
+    if policy is None or run.id is None or pilot.id is None or not policy_of(pilot.stage).alerts:
+        return []  # paused and retired pilots raise no alerts (SPEC §8)
     previous = previous_run(s, pilot.id, run)
     breach = breach_of(s, pilot.id, run, policy)
     kind = eval_alert_kind(previous, run, policy, breach)

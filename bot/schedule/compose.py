@@ -26,19 +26,23 @@ from bot.schedule.messages import (
     eval_alert_reply,
     flag_killed_reply,
     flag_restored_reply,
+    gap_reopened_reply,
     missed_channel_reply,
     missed_owner_reply,
     no_owner_reply,
     owner_mention,
     owner_unreachable_reply,
     reminder_reply,
+    shipped_headline,
+    shipped_reply,
     unreachable_sentence,
 )
 from bot.schedule.plan import ACTIVE_STAGES, grace_of
 from storage import outbox
 from storage.models import CheckIn, Escalation, EscalationKind, Pilot
 
-DIGEST_KINDS = (*EVAL_KINDS, EscalationKind.checkin_missed.value)  # what the digest counts as escalations
+# What the digest counts as escalations.
+DIGEST_KINDS = (*EVAL_KINDS, EscalationKind.checkin_missed.value, EscalationKind.gap_reopened.value)
 
 
 def facts_of(esc: Escalation) -> dict[str, Any]:
@@ -73,6 +77,10 @@ def escalation_reply(s: Session, esc: Escalation, dest: Destination, settings: S
         return no_owner_reply(pilot.name, pilot.slug)
     if kind == EscalationKind.owner_unreachable.value:
         return owner_unreachable_reply(pilot.slug, _unreachable(facts))
+    if kind == EscalationKind.shipped.value:
+        return shipped_reply(pilot.slug, facts)
+    if kind == EscalationKind.gap_reopened.value:
+        return gap_reopened_reply(pilot.slug, facts)
     checkin = s.get(CheckIn, facts.get("checkin_id")) if facts.get("checkin_id") else None
     period = str(facts.get("period", ""))
     due_at = checkin.due_at if checkin else now
@@ -115,6 +123,11 @@ def digest_for(s: Session, settings: Settings, now: datetime, period: str) -> Re
             missed.append(f"{slugs.get(c.pilot_id, '?')} ({c.period}{', ' + who if who else ''})")
     recent = select(Escalation).where(col(Escalation.created_at) >= week_ago, col(Escalation.kind).in_(DIGEST_KINDS))
     escalations = [digest_escalation_line(slugs.get(e.pilot_id or 0, "?"), e.kind, facts_of(e)) for e in s.exec(recent)]
+    shipped_q = select(Escalation).where(
+        col(Escalation.created_at) >= week_ago, col(Escalation.kind) == EscalationKind.shipped.value
+    )
+    shipped = [shipped_headline(slugs.get(e.pilot_id or 0, "?"), facts_of(e)) for e in s.exec(shipped_q)]
     no_owner = sorted(e.pilot.slug for e in entries if e.pilot.owner_id is None and e.pilot.stage in ACTIVE_STAGES)
     bad_c, bad_e = outbox.undeliverable(s)
-    return digest_reply(entries, DigestFacts(period, sorted(missed), escalations, no_owner, len(bad_c) + len(bad_e)))
+    undeliverable = len(bad_c) + len(bad_e)
+    return digest_reply(entries, DigestFacts(period, sorted(missed), escalations, no_owner, undeliverable, shipped))

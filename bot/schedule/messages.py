@@ -296,6 +296,7 @@ class DigestFacts:
     escalations: Sequence[str]  # headlines of escalations raised in the last week
     no_owner: Sequence[str]
     undeliverable: int
+    shipped: Sequence[str] = ()  # shipped_headline of each pilot shipped in the last week
 
 
 def digest_reply(entries: Sequence[PortfolioEntry], facts: DigestFacts) -> Reply:
@@ -305,6 +306,9 @@ def digest_reply(entries: Sequence[PortfolioEntry], facts: DigestFacts) -> Reply
         f"Escalations this week: {len(facts.escalations)}",
         *(f"  • {e}" for e in facts.escalations[:10]),
     ]
+    if facts.shipped:
+        lines.append(f"Shipped this week: {len(facts.shipped)}")
+        lines.extend(f"  • {e}" for e in facts.shipped[:10])
     if facts.no_owner:
         lines.append("Without an owner: " + ", ".join(facts.no_owner))
     if facts.undeliverable:
@@ -325,6 +329,8 @@ def digest_escalation_line(slug: str, kind: str, facts: dict[str, Any]) -> str:
         return plain_mentions(bar_lowered_sentence(slug, facts))
     if kind == EscalationKind.flag_killed.value:
         return f"{slug}: turned off in production ({facts.get('reason') or 'no reason given'})"
+    if kind == EscalationKind.gap_reopened.value:
+        return reopened_headline(slug, facts)
     return f"{slug}: {kind.replace('_', ' ')}"
 
 
@@ -332,3 +338,42 @@ def invite_sentence(channel_name: str, bot_name: str = "pilotbot") -> str:
     """Said to whoever set `escalate` when the platform says the bot cannot post there (a private
     Slack channel it was not invited to)."""
     return f"invite @{bot_name} to #{channel_name} so escalations can reach it."
+
+
+# ---- the lifecycle (SPEC §8): a pilot shipped, a production pilot's gap reopened ----
+
+
+def shipped_headline(slug: str, facts: dict[str, Any]) -> str:
+    """`support-drafts` shipped to production by @dana: handle_time 14 → 9 min (−36%, better)."""
+    who = mention(str(facts.get("by_platform", "")), str(facts.get("by_id", "someone")), facts.get("by_name"))
+    roi = "; ".join(str(r) for r in facts.get("roi") or ()) or "no metric recorded"
+    return f"`{slug}` shipped to production by {who}: {roi}."
+
+
+def shipped_reply(slug: str, facts: dict[str, Any]) -> Reply:
+    lines = []
+    if facts.get("override"):
+        lines.append(f"Shipped with an override: {facts['override']}.")
+        lines.extend(f"Unmet at shipping: {u}." for u in facts.get("unmet") or ())
+    lines.append("Its gaps keep being checked in production; a reopened gap is announced here.")
+    return Reply(
+        text=shipped_headline(slug, facts),
+        tone=Tone.success,
+        lines=tuple(lines),
+        actions=(Action("Status", command=f"status {slug}"),),
+    )
+
+
+def reopened_headline(slug: str, facts: dict[str, Any]) -> str:
+    """`support-drafts is in production and its quality gap reopened: 88% < bar 90%`."""
+    label = str(facts.get("label") or facts.get("gap") or "a").lower()
+    return f"{slug} is in production and its {label} gap reopened: {facts.get('reason', '')}"
+
+
+def gap_reopened_reply(slug: str, facts: dict[str, Any]) -> Reply:
+    return Reply(
+        text=reopened_headline(slug, facts),
+        tone=Tone.error,
+        lines=(f"`status {slug}` shows what it needs; `pause {slug}` stops its check-ins while it is fixed.",),
+        actions=(Action("Status", command=f"status {slug}"), Action("History", command=f"history {slug}")),
+    )

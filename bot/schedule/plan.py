@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bot.config import Settings
+from bot.lifecycle import policy
 from bot.ports import Destination
 from bot.schedule.cadence import latest_due, next_due, period_of
 from storage import outbox
@@ -36,6 +37,11 @@ from storage.models import CheckIn, Escalation, EscalationKind, Pilot, Stage
 REMIND_AFTER = timedelta(hours=24)
 LOOKBACK = timedelta(days=21)  # older unanswered check-ins are history, not news
 ACTIVE_STAGES = (Stage.pilot.value, Stage.production.value)  # paused/retired pilots are not nudged
+
+
+def stages_with(what: str) -> tuple[str, ...]:
+    """The stages whose `bot.lifecycle.policy` grants `what` ("checkins", "reminders", "escalations")."""
+    return tuple(s.value for s in Stage if getattr(policy(s), what))
 DIGEST_WEEKDAY, DIGEST_TIME = 0, "09:00"
 
 
@@ -73,15 +79,20 @@ def current_due(p: Pilot, now: datetime) -> datetime | None:
     if p.owner_id is None:
         return None
     due = latest_due(p.checkin_weekday, p.checkin_time, p.checkin_tz, now)
+    return due if due > _asking_since(p) else None
+
+
+def _asking_since(p: Pilot) -> datetime:
+    """Check-ins are due after the owner was set and, for a resumed pilot, after it resumed: the
+    weeks it was paused are not caught up (SPEC §8)."""
     since = p.owner_since or p.created_at
-    return due if due > since else None
+    return max(since, p.resumed_at) if p.resumed_at is not None else since
 
 
 def next_checkin(p: Pilot, now: datetime) -> datetime | None:
     if p.owner_id is None:
         return None
-    since = p.owner_since or p.created_at
-    return next_due(p.checkin_weekday, p.checkin_time, p.checkin_tz, max(now, since))
+    return next_due(p.checkin_weekday, p.checkin_time, p.checkin_tz, max(now, _asking_since(p)))
 
 
 def digest_channels(settings: Settings) -> list[tuple[str, str]]:
@@ -98,7 +109,7 @@ def plan(engine: Engine, settings: Settings, now: datetime) -> Planned:
     """Create every row that is due at `now`; idempotent and safe to run concurrently."""
     out = Planned()
     with session_scope(engine) as s:
-        pilots = list(s.exec(select(Pilot).where(col(Pilot.stage).in_(ACTIVE_STAGES))))
+        pilots = list(s.exec(select(Pilot).where(col(Pilot.stage).in_(stages_with("checkins")))))
         out.checkins = _plan_checkins(s, pilots, now)
         out.no_owner = _plan_no_owner(s, pilots, now)
         s.commit()
@@ -199,7 +210,14 @@ def _plan_followups(s: Session, settings: Settings, now: datetime, reminder: boo
     if reminder and REMIND_AFTER >= grace:
         return 0
     stamp = col(CheckIn.reminded_at) if reminder else col(CheckIn.escalated_at)
-    conds = [col(CheckIn.answered_at).is_(None), stamp.is_(None), col(CheckIn.due_at) >= now - LOOKBACK]
+    # A check-in sent before a pause is neither reminded nor escalated while paused (or retired).
+    # A resumed pilot is not nudged about a check-in from before its pause (no backlog).
+    nudged = sa.exists().where(
+        col(Pilot.id) == col(CheckIn.pilot_id),
+        col(Pilot.stage).in_(stages_with("reminders" if reminder else "escalations")),
+        sa.or_(col(Pilot.resumed_at).is_(None), col(Pilot.resumed_at) <= col(CheckIn.due_at)),
+    )
+    conds = [col(CheckIn.answered_at).is_(None), stamp.is_(None), col(CheckIn.due_at) >= now - LOOKBACK, nudged]
     if reminder:
         # 24 h after the check-in went out (= the due time, unless it was caught up late after a
         # downtime: then the owner still gets a day before the nudge), and only inside the grace.

@@ -7,6 +7,9 @@
 - `path.py`: the production-path checklist
 - `checkin_answer.py`: the weekly check-in's form and its answer
 - `reads.py`: reports, the portfolio, history and the audit log
+- `lifecycle.py`: ship (through the gate), pause, resume, retire
+- `corrections.py`: void the latest eval, measurement or baseline
+- `reopened.py`: a production pilot's gap that reopens, told once
 
 Every write is `with self.change(actor, slug, action) as uow:` followed by its own rules.
 """
@@ -14,7 +17,9 @@ Every write is `with self.change(actor, slug, action) as uow:` followed by its o
 from __future__ import annotations
 
 from bot.services.checkin_answer import CheckinAnswers
+from bot.services.corrections import Corrections
 from bot.services.evals import EvalChanges, add_eval
+from bot.services.lifecycle import LifecycleChanges
 from bot.services.metrics import MetricChanges
 from bot.services.path import PathChanges
 from bot.services.pilots import PilotChanges
@@ -24,5 +29,7 @@ from bot.services.unit import Outcome, UnitOfWork, find_pilot, mention_platform,
 __all__ = ["Outcome", "Services", "UnitOfWork", "add_eval", "find_pilot", "mention_platform", "snapshot"]
 
 
-class Services(PilotChanges, MetricChanges, EvalChanges, PathChanges, CheckinAnswers, Reads):
+class Services(
+    PilotChanges, MetricChanges, EvalChanges, PathChanges, CheckinAnswers, Reads, LifecycleChanges, Corrections
+):
     """Every use case of the core; built once per process by bot.core.build_core."""

@@ -33,10 +33,13 @@ class MetricChanges(ServiceBase):
         if at > today:
             raise UserError(f"A baseline cannot be measured in the future ({at.isoformat()}).", USAGE["baseline"])
         with self.change(actor, slug, "baseline") as uow:
-            m = repo.metric(uow.session, uow.pilot_id, key)
+            m = repo.metric(uow.session, uow.pilot_id, key, with_void=True)
             # A known metric keeps its unit: `$4.10` does not turn a EUR baseline into dollars.
             value, note = units.fit(value, unit, m.unit if m else (unit or ""), f"baseline {slug} {key}")
             uow.track(m, *BASELINE, metric=key)
+            if m is not None and m.voided_at is not None:
+                # A new baseline of a withdrawn metric starts it again; its void measurements stay void.
+                m.voided_at = m.voided_by = m.void_reason = None
             if m is None:
                 m = Metric(
                     pilot_id=uow.pilot_id,

@@ -50,6 +50,12 @@ class PilotChanges(ServiceBase):
         return Outcome(f"@{name} now owns `{slug}` and gets the weekly check-in.", pilot=pilot)
 
     def set_go_live(self, actor: Actor, slug: str, day: date) -> Outcome:
+        today = self.clock.now().date()
+        if day > today:
+            raise UserError(
+                f"Go-live cannot be in the future ({day.isoformat()}): record it on the day the AI is switched on, "
+                f"as in `golive {slug} {today.isoformat()}`."
+            )
         with self.change(actor, slug, "golive", "go_live") as uow:
             uow.pilot.go_live = day
         return Outcome(f"`{slug}` went live on {day.isoformat()}.", pilot=uow.pilot)

@@ -36,7 +36,7 @@ class Reads(ServiceBase):
             assert pilot.id is not None
             evals = repo.eval_history(s, pilot.id, n)
             pol = repo.policy(s, pilot.id)
-            metrics = [m for m, _ in repo.metrics_with_latest(s, pilot.id)]
+            metrics = repo.metrics_with_void(s, pilot.id)  # void records are shown as void, never charted
             hist = repo.measurement_history(s, [m.id for m in metrics if m.id is not None], n)
             return pilot, evals, pol, [(m, hist.get(m.id or 0, [])) for m in metrics]
 

@@ -265,9 +265,30 @@ class ServiceBase:
                 uow.authorize()
             if pilot_fields:
                 uow.track(pilot, *pilot_fields)
+            watch = self._production_gaps(uow)
             yield uow
+            self._tell_reopened(uow, watch)
             uow.commit()
         self.committed(uow)
+
+    def _production_gaps(self, uow: UnitOfWork) -> Any:
+        """The gap report of a production pilot before a change (None otherwise): SPEC §8's reopening."""
+        from bot.reports import pilot_report
+
+        if uow.pilot.stage != "production":
+            return None
+        return pilot_report(uow.session, uow.pilot, uow.now, self.grace).gaps
+
+    def _tell_reopened(self, uow: UnitOfWork, before: Any) -> None:
+        from bot.reports import pilot_report
+        from bot.services.reopened import reopened
+
+        if before is None or uow.pilot.stage != "production":
+            return
+        uow.session.flush()
+        after = pilot_report(uow.session, uow.pilot, uow.now, self.grace).gaps
+        for row in reopened(uow.pilot, before, after, uow.now):
+            uow.save(row)
 
     @contextmanager
     def unit(self, actor: Actor, action: str) -> Iterator[UnitOfWork]:

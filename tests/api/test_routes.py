@@ -22,6 +22,10 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", LEGAL + "/evals/cases", None),
     ("POST", SUPPORT + "/measurements", {"metric": "handle_time", "value": 9}),
     ("GET", "/api/v1/openapi.json", None),
+    ("POST", SUPPORT + "/ship", None),
+    ("POST", LEGAL + "/evals/latest/void", {"reason": "typo"}),
+    ("POST", SUPPORT + "/metrics/handle_time/measurements/latest/void", None),
+    ("POST", SUPPORT + "/metrics/handle_time/void", {"reason": "wrong metric"}),
 ]
 
 
