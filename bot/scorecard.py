@@ -161,15 +161,33 @@ def _transitions(old: PilotScorecard | None, new: Score, now: datetime) -> list[
     for r in new.gaps.results:
         before = getattr(old, f"{r.gap.value}_state") if old is not None else None
         if before != r.state.value:
-            out.append(GapTransition(pilot_id=new.pilot_id, gap=r.gap.value, at=now, from_state=before,
-                                     to_state=r.state.value, code=r.code.value, stage=new.stage))
+            out.append(
+                GapTransition(
+                    pilot_id=new.pilot_id,
+                    gap=r.gap.value,
+                    at=now,
+                    from_state=before,
+                    to_state=r.state.value,
+                    code=r.code.value,
+                    stage=new.stage,
+                )
+            )
     was_ready = None if old is None else ("closed" if old.ready else "open")
     is_ready = "closed" if new.ready else "open"
     if was_ready != is_ready:
         first = next((r for r in new.gaps.results if r.state is not GapState.closed), None)
         code = first.code.value if first else Reason.ok.value
-        out.append(GapTransition(pilot_id=new.pilot_id, gap=READY, at=now, from_state=was_ready,
-                                 to_state=is_ready, code=code, stage=new.stage))
+        out.append(
+            GapTransition(
+                pilot_id=new.pilot_id,
+                gap=READY,
+                at=now,
+                from_state=was_ready,
+                to_state=is_ready,
+                code=code,
+                stage=new.stage,
+            )
+        )
     return out
 
 
@@ -291,3 +309,32 @@ def reopened_gaps(session: Session, pilot_id: int, since: datetime) -> list[GapT
         .order_by(col(GapTransition.at), col(GapTransition.id))
     )
     return list(session.exec(q))
+
+
+@dataclass(frozen=True)
+class WeekCount:
+    """At the end of an ISO week (UTC; the current week: now): pilots ready, and closed per gap."""
+
+    week: str
+    ready: int
+    closed: dict[str, int]
+
+
+def weekly_trend(session: Session, now: datetime, weeks: int = 12) -> list[WeekCount]:
+    """From the transitions: a balance before the window (one aggregate), then the window's rows."""
+    monday = datetime.combine((now - timedelta(days=now.weekday())).date(), time(0), tzinfo=now.tzinfo)
+    start = monday - timedelta(weeks=weeks - 1)
+    balance = store.closed_balance_before(session, start)
+    names = [g.value for g in Gap] + [READY]
+    running = {g: balance.get(g, 0) for g in names}
+    rows = store.transitions_between(session, start, now + timedelta(microseconds=1))
+    out, i = [], 0
+    for w in range(weeks):
+        end = min(start + timedelta(weeks=w + 1), now + timedelta(microseconds=1))
+        while i < len(rows) and rows[i][1] < end:
+            gap, _, before, after = rows[i]
+            running[gap] = running.get(gap, 0) + (after == "closed") - (before == "closed")
+            i += 1
+        iso = (start + timedelta(weeks=w)).isocalendar()
+        out.append(WeekCount(f"{iso.year}-W{iso.week:02d}", running[READY], {g.value: running[g.value] for g in Gap}))
+    return out

@@ -186,7 +186,9 @@ def closed_balance_before(session: Session, before: datetime) -> dict[str, int]:
     return {g: int(n or 0) for g, n in session.execute(q).all()}
 
 
-def transitions_between(session: Session, start: datetime, end: datetime) -> list[tuple[str, datetime, str | None, str]]:
+def transitions_between(
+    session: Session, start: datetime, end: datetime
+) -> list[tuple[str, datetime, str | None, str]]:
     t = GapTransition
     q = (
         sa.select(col(t.gap), col(t.at), col(t.from_state), col(t.to_state))

@@ -26,8 +26,8 @@ from sqlmodel import Session, col, select
 
 from bot.config import Settings
 from bot.ports import Destination
-from bot.scorecard import rescore_due
 from bot.schedule.cadence import latest_due, next_due, period_of
+from bot.scorecard import rescore_due
 from storage import outbox
 from storage.db import session_scope
 from storage.models import CheckIn, Escalation, EscalationKind, Pilot, Stage
