@@ -30,4 +30,6 @@ def build_core(
         ensure_schema(engine)
     clock = clock or SystemClock()
     services = Services(engine, settings, clock)
+    if migrate:
+        services.scorecard_backfill()  # pilots without a stored scorecard yet (a database from before 0013)
     return Core(settings, engine, services, Router(services), clock)

@@ -6,16 +6,17 @@ from collections.abc import Sequence
 
 from bot.gaps import GapState
 from bot.replies import READY, Reply
-from bot.reports import PortfolioEntry
-from bot.views import next_step, portfolio_reply
+from bot.reports import PortfolioEntry, PortfolioPage
+from bot.views import next_step, portfolio_page_reply, portfolio_reply
 
 HOME_PAGE = 60  # portfolio rows on the home tab; the rest is counted as "and N more"
 MAX_OWN = 40
 
 
-def own_pilot_lines(entries: Sequence[PortfolioEntry]) -> list[str]:
+def own_pilot_lines(entries: Sequence[PortfolioEntry], presorted: bool = False) -> list[str]:
     lines = []
-    for e in sorted(entries, key=lambda e: (e.gaps.ready, e.pilot.slug))[:MAX_OWN]:
+    ordered = list(entries) if presorted else sorted(entries, key=lambda e: (e.gaps.ready, e.pilot.slug))
+    for e in ordered[:MAX_OWN]:
         p = e.pilot
         steps = [next_step(p.slug, r) for r in e.gaps.results if r.state is not GapState.closed]
         todo = READY if not steps else "; ".join(steps)
@@ -37,3 +38,17 @@ def home_replies(entries: Sequence[PortfolioEntry], platform: str, user_id: str)
         first = Reply(text="You own no pilots yet. `owner <slug> @you` makes you the accountable owner of one.")
     everyone = portfolio_reply(entries, page=HOME_PAGE)
     return [first, Reply(text="All pilots", portfolio=everyone.portfolio)]
+
+
+def home_from_pages(mine: PortfolioPage, everyone: PortfolioPage) -> list[Reply]:
+    """App Home from the stored scorecard: the viewer's pilots (riskiest first), then the riskiest
+    of the portfolio; two bounded pages, whatever the portfolio's size."""
+    own = list(mine.entries)
+    if own:
+        lines = own_pilot_lines(own, presorted=True)
+        if mine.matching > len(own):
+            lines.append(f"… and {mine.matching - len(own)} more of your pilots: `status mine page 2`.")
+        first = Reply(text=f"Your pilots: {mine.matching}. What to do next:", lines=tuple(lines))
+    else:
+        first = Reply(text="You own no pilots yet. `owner <slug> @you` makes you the accountable owner of one.")
+    return [first, Reply(text="Riskiest pilots", portfolio=portfolio_page_reply(everyone).portfolio)]

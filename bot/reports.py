@@ -201,9 +201,7 @@ class PortfolioPage:
         return self.page + 1 if self.page < self.pages else None
 
 
-def portfolio_page(
-    session: Session, filter_: str | None, owner_ref: str | None, page: int, size: int
-) -> PortfolioPage:
+def portfolio_page(session: Session, filter_: str | None, owner_ref: str | None, page: int, size: int) -> PortfolioPage:
     """Three indexed statements whatever the portfolio's size: the page, its filter's count and
     the header's aggregate."""
     from bot.scorecard import stored_report

@@ -338,3 +338,13 @@ def weekly_trend(session: Session, now: datetime, weeks: int = 12) -> list[WeekC
         iso = (start + timedelta(weeks=w)).isocalendar()
         out.append(WeekCount(f"{iso.year}-W{iso.week:02d}", running[READY], {g.value: running[g.value] for g in Gap}))
     return out
+
+
+def rescore_slugs(engine: Engine, slugs: Sequence[str], now: datetime, grace: timedelta) -> None:
+    """Rescore named pilots now, for writers that add history rows directly (the demo loader)."""
+    if not slugs:
+        return
+    with session_scope(engine) as s:
+        pilots = list(s.exec(select(Pilot).where(col(Pilot.slug).in_(list(slugs)))))
+        store_scores(s, score(s, pilots, now, grace), now)
+        s.commit()

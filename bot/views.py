@@ -17,6 +17,7 @@ from bot.gaps import (
     ready_line,
     verdict,
 )
+from bot.lifecycle import portfolio_line
 from bot.replies import (
     READY,
     Action,
@@ -29,7 +30,6 @@ from bot.replies import (
     Reply,
     Tone,
 )
-from bot.lifecycle import portfolio_line
 from bot.reports import PilotReport, PortfolioEntry, PortfolioPage
 from bot.schedule.operator import undeliverable_line
 from storage.models import Stage

@@ -34,19 +34,22 @@ class Counts:
 
 
 def _where(filter_: str | None, owner_ref: str | None) -> list[sa.ColumnElement[bool]]:
+    """The filter's conditions (SPEC §8); an owner ref narrows any filter to that owner's pilots."""
     sc = PilotScorecard
     not_retired = col(sc.stage) != "retired"
-    if filter_ is None:
-        return [not_retired]
-    if filter_ == "at-risk":
-        return [col(sc.ready).is_(False), not_retired]
-    if filter_ == "ready":
-        return [col(sc.ready).is_(True), not_retired]
-    if filter_ == "mine":
-        return [col(sc.owner_ref) == owner_ref, not_retired]
-    if filter_ in ("production", "retired"):
-        return [col(sc.stage) == filter_]
-    raise ValueError(f"unknown portfolio filter {filter_!r}")
+    if filter_ in (None, "mine"):
+        out = [not_retired]
+    elif filter_ == "at-risk":
+        out = [col(sc.ready).is_(False), not_retired]
+    elif filter_ == "ready":
+        out = [col(sc.ready).is_(True), not_retired]
+    elif filter_ in ("production", "retired"):
+        out = [col(sc.stage) == filter_]
+    else:
+        raise ValueError(f"unknown portfolio filter {filter_!r}")
+    if filter_ == "mine" or owner_ref is not None:
+        out.append(col(sc.owner_ref) == owner_ref)
+    return out
 
 
 _PAGE_COLUMNS = (

@@ -49,6 +49,7 @@ _MD_LINE_START = re.compile(r"^(\s*)([-+>#]|\d+[.)])(?=\s|$)", re.MULTILINE)
 
 def md_escape(text: str) -> str:
     """Plain text -> TextBlock markdown that shows it as typed (a pilot named `*x*` is not bold)."""
+
     def marker(m: re.Match[str]) -> str:  # "- x" / "1. x" at a line start would become a list
         lead, mark = m.group(1), m.group(2)
         return f"{lead}{mark[:-1]}\\{mark[-1]}" if mark[0].isdigit() else f"{lead}\\{mark}"

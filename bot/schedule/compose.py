@@ -14,11 +14,12 @@ from bot.config import Settings
 from bot.forms import build_checkin_form
 from bot.gaps import CheckInFacts, is_missed
 from bot.ports import Destination
-from bot.replies import Reply
-from bot.reports import PilotReport, pilot_report, portfolio
+from bot.replies import Portfolio, Reply
+from bot.reports import PilotReport, pilot_report
 from bot.schedule.messages import (
     EVAL_KINDS,
     DigestFacts,
+    change_line,
     checkin_prompt,
     digest_escalation_line,
     digest_reply,
@@ -86,7 +87,6 @@ def _unreachable(facts: dict[str, Any]) -> str:
 
 def digest_for(s: Session, settings: Settings, now: datetime, period: str) -> Reply:
     grace = grace_of(settings)
-    entries = portfolio(s, now, grace)
     week_ago = now - timedelta(days=7)
     slugs = {p.id: p.slug for p in s.exec(select(Pilot))}
     missed = []
@@ -96,6 +96,21 @@ def digest_for(s: Session, settings: Settings, now: datetime, period: str) -> Re
             missed.append(f"{slugs.get(c.pilot_id, '?')} ({c.period})")
     recent = select(Escalation).where(col(Escalation.created_at) >= week_ago, col(Escalation.kind).in_(DIGEST_KINDS))
     escalations = [digest_escalation_line(slugs.get(e.pilot_id or 0, "?"), e.kind, facts_of(e)) for e in s.exec(recent)]
-    no_owner = sorted(e.pilot.slug for e in entries if e.pilot.owner_id is None and e.pilot.stage in ACTIVE_STAGES)
+    unowned = select(Pilot.slug).where(col(Pilot.owner_id).is_(None), col(Pilot.stage).in_(ACTIVE_STAGES))
+    no_owner = sorted(s.exec(unowned))
     bad_c, bad_e = outbox.undeliverable(s)
-    return digest_reply(entries, DigestFacts(period, sorted(missed), escalations, no_owner, len(bad_c) + len(bad_e)))
+    changes, first_page = digest_scorecard(s, week_ago)
+    facts = DigestFacts(period, sorted(missed), escalations, no_owner, len(bad_c) + len(bad_e), changes)
+    return digest_reply((), facts, first_page)
+
+
+def digest_scorecard(s: Session, since: datetime) -> tuple[list[str], Portfolio]:
+    """The digest's stored parts: the week's gap transitions, and the portfolio's riskiest page."""
+    from bot.reports import portfolio_page
+    from bot.views import portfolio_page_reply
+    from storage.scorecard import transitions_since
+
+    changes = [change_line(slug, t.gap, t.from_state, t.to_state) for t, slug in transitions_since(s, since)]
+    reply = portfolio_page_reply(portfolio_page(s, None, None, 1, 25))
+    assert reply.portfolio is not None
+    return changes, reply.portfolio

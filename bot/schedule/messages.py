@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 from bot.forms import CheckinForm
 from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Destination
-from bot.replies import Action, Reply, Tone
+from bot.replies import Action, Portfolio, Reply, Tone
 from bot.reports import PilotReport, PortfolioEntry
-from bot.views import checkin_action, gap_card, portfolio_reply
+from bot.views import checkin_action, gap_card, portfolio_reply, transition_phrase
 from storage.models import EscalationKind, Pilot
 
 
@@ -159,10 +159,12 @@ class DigestFacts:
     escalations: Sequence[str]  # headlines of escalations raised in the last week
     no_owner: Sequence[str]
     undeliverable: int
+    changes: Sequence[str] = ()  # "slug: quality gap reopened" from the gap transitions of the week
 
 
-def digest_reply(entries: Sequence[PortfolioEntry], facts: DigestFacts) -> Reply:
-    base = portfolio_reply(entries)
+def digest_reply(entries: Sequence[PortfolioEntry], facts: DigestFacts, portfolio: Portfolio | None = None) -> Reply:
+    """`portfolio`: the stored portfolio's first page (bot/scorecard.py); else built from `entries`."""
+    base = Reply(portfolio=portfolio) if portfolio is not None else portfolio_reply(entries)
     lines = [
         f"Missed check-ins this week: {len(facts.missed)}" + (f" ({', '.join(facts.missed)})" if facts.missed else ""),
         f"Escalations this week: {len(facts.escalations)}",
@@ -170,6 +172,7 @@ def digest_reply(entries: Sequence[PortfolioEntry], facts: DigestFacts) -> Reply
     ]
     if facts.no_owner:
         lines.append("Without an owner: " + ", ".join(facts.no_owner))
+    lines.extend(digest_changes_lines(facts.changes))
     if facts.undeliverable:
         lines.append(f"⚠️ {facts.undeliverable} scheduled message(s) undeliverable: `pilotbot schedule` lists them.")
     return Reply(
@@ -178,6 +181,17 @@ def digest_reply(entries: Sequence[PortfolioEntry], facts: DigestFacts) -> Reply
         lines=tuple(lines),
         actions=(Action("Status", command="status"),),
     )
+
+
+def digest_changes_lines(changes: Sequence[str]) -> list[str]:
+    """What changed this week, from the stored gap transitions (a block of its own)."""
+    if not changes:
+        return ["Gap changes this week: none"]
+    return [f"Gap changes this week: {len(changes)}", *(f"  • {c}" for c in changes[:15])]
+
+
+def change_line(slug: str, gap: str, before: str | None, after: str) -> str:
+    return f"{slug}: {transition_phrase(gap, before, after)}"
 
 
 def digest_escalation_line(slug: str, kind: str, facts: dict[str, Any]) -> str:

@@ -58,6 +58,16 @@ class Reads(ServiceBase):
         with session_scope(self.engine) as s:
             return portfolio_page(s, filter_, owner_ref, page, size)
 
+    def home_pages(self, owner_ref: str) -> tuple[PortfolioPage, PortfolioPage]:
+        """App Home: the viewer's pilots, then the riskiest of all (two bounded pages, one session)."""
+        from bot.home import HOME_PAGE, MAX_OWN
+
+        with session_scope(self.engine) as s:
+            return (
+                portfolio_page(s, "mine", owner_ref, 1, MAX_OWN),
+                portfolio_page(s, None, None, 1, HOME_PAGE),
+            )
+
     def portfolio_counts(self) -> Counts:
         with session_scope(self.engine) as s:
             return store.counts(s)
