@@ -72,6 +72,9 @@ class Router:
 
                 owner = actor.ref if cmd.filter == "mine" else None
                 page = s.portfolio_page(cmd.filter, cmd.page, owner)
+                if page.matching and page.page > page.pages:
+                    last = " ".join(["status", *([cmd.filter] if cmd.filter else []), "page", str(page.pages)])
+                    raise UserError(f"There is no page {page.page}; the last is {page.pages}: `{last}`.")
                 return with_delivery_warning(portfolio_page_reply(page), s.engine)
             return status_reply(s.pilot_report(cmd.slug))
         if isinstance(cmd, c.History):
