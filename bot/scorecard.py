@@ -235,10 +235,11 @@ def rescore_due(session: Session, now: datetime, grace: timedelta) -> int:
     mark row (locked on PostgreSQL) keeps two replicas from writing the same transition twice."""
     mark = store.mark(session)
     through = mark.through if mark is not None else now - timedelta(days=8) - grace
-    ids = store.due_for_rescore(session, now, through - grace, now - grace)
+    seen = mark.checkin_id if mark is not None else 0
+    ids, newest = store.due_for_rescore(session, now, through - grace, now - grace, seen)
     for batch in _batches(list(ids)):
         store_scores(session, score(session, _pilots(session, batch), now, grace), now)
-    store.set_mark(session, now)
+    store.set_mark(session, now, newest)
     return len(ids)
 
 

@@ -351,3 +351,6 @@ class ScorecardMark(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     through: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # The newest check-in id rescored: the planner inserts check-ins outside any unit of work, some
+    # already past their grace period (a catch-up after downtime, a changed cadence).
+    checkin_id: int = 0

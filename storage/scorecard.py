@@ -110,14 +110,22 @@ def rows_for(session: Session, pilot_ids: Sequence[int]) -> dict[int, PilotScore
     return {r.pilot_id: r for r in rows}
 
 
-def due_for_rescore(session: Session, now: datetime, deadline_from: datetime, deadline_to: datetime) -> set[int]:
-    """Pilots whose stored row time alone may have moved: its own next-change moment has come, a
-    check-in's grace period ended in the window (due_at in (deadline_from, deadline_to]; a check-in
-    planned after the row was computed), or no row yet."""
+def due_for_rescore(
+    session: Session, now: datetime, deadline_from: datetime, deadline_to: datetime, checkin_id: int
+) -> tuple[set[int], int]:
+    """Pilots whose stored row time alone may have moved, and the newest check-in id: its own
+    next-change moment has come, a check-in's grace period ended in the window (due_at in
+    (deadline_from, deadline_to]), a check-in was inserted since id `checkin_id`, or no row yet."""
     sc = PilotScorecard
     from storage.models import CheckIn
 
     ids = set(session.execute(sa.select(col(sc.pilot_id)).where(col(sc.next_change_at) <= now)).scalars())
+    newest = session.execute(sa.select(sa.func.max(col(CheckIn.id)))).scalar() or 0
+    ids |= set(
+        session.execute(
+            sa.select(col(CheckIn.pilot_id)).where(col(CheckIn.id) > checkin_id, col(CheckIn.id) <= newest).distinct()
+        ).scalars()
+    )
     ids |= set(
         session.execute(
             sa.select(col(CheckIn.pilot_id))
@@ -126,7 +134,7 @@ def due_for_rescore(session: Session, now: datetime, deadline_from: datetime, de
         ).scalars()
     )
     ids |= set(missing(session))
-    return ids
+    return ids, int(newest)
 
 
 def missing(session: Session, limit: int | None = None) -> list[int]:
@@ -149,12 +157,17 @@ def mark(session: Session, lock: bool = True) -> ScorecardMark | None:
     return session.exec(q).first()
 
 
-def set_mark(session: Session, through: datetime) -> None:
+def set_mark(session: Session, through: datetime, checkin_id: int | None = None) -> None:
+    from storage.models import CheckIn
+
+    if checkin_id is None:
+        checkin_id = int(session.execute(sa.select(sa.func.max(col(CheckIn.id)))).scalar() or 0)
     row = mark(session, lock=False)
     if row is None:
-        session.add(ScorecardMark(id=1, through=through))
+        session.add(ScorecardMark(id=1, through=through, checkin_id=checkin_id))
     else:
         row.through = through
+        row.checkin_id = checkin_id
         session.add(row)
 
 

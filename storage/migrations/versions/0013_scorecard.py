@@ -63,6 +63,7 @@ def upgrade() -> None:
         'scorecard_mark',
         sa.Column('id', sa.Integer(), primary_key=True),
         sa.Column('through', UTCDateTime(), nullable=False),
+        sa.Column('checkin_id', sa.Integer(), nullable=False),
     )
 
 
