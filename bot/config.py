@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    # Multiplies the Slack rate tiers the client paces to (adapters/slack/pacing.py). 1 for Slack;
+    # more only where the API allows more (a fake in tests). 429s are honoured whatever it is.
+    slack_rate_limit_factor: float = 1.0
 
     microsoft_app_id: str | None = None
     microsoft_app_password: SecretStr | None = None

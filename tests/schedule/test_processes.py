@@ -33,6 +33,7 @@ def _env(db_url: str, api_url: str, lease: int) -> dict[str, str]:
         SLACK_BOT_TOKEN="xoxb-test",
         SLACK_SIGNING_SECRET="test-secret",
         SLACK_API_URL=api_url,
+        SLACK_RATE_LIMIT_FACTOR="1000",  # the fake has no rate tiers: pace only to its 429s
         HOST="127.0.0.1",
         PORT=str(pg.free_port()),
         PILOTBOT_TICK_SECONDS="1",
@@ -142,7 +143,9 @@ async def test_faults_429_and_500(sqlite_url: str, tmp_path: Path) -> None:
     # A lease longer than slack_sdk's own retries (429 waits Retry-After, up to 3 times).
     proc = await _serve(sqlite_url, fake.api_url, tmp_path, lease=30)
     try:
-        await _until(lambda: sent_count(engine) == (n, n), 90, "all sent despite faults")
+        # Every 429 now holds back every sender for its Retry-After (adapters/slack/pacing.py), so
+        # ~100 of them cost ~50 s on their own: a generous bound, not a timing claim.
+        await _until(lambda: sent_count(engine) == (n, n), 240, "all sent despite faults")
     finally:
         await _stop(proc)
         await fake.stop()

@@ -1,14 +1,25 @@
 """A local fake of the Slack Web API (and of response_url) on a free port, for tests and benches.
 
 Records every call, answers like Slack, and can be told to fail the next calls of a method with
-429 + Retry-After or 500.
+429 + Retry-After or 500. With `tiers=Tiers(...)` it also enforces Slack's rate limits the way
+Slack does: past a method's calls per rolling minute (or chat.postMessage's one a second per
+channel) it answers 429 + Retry-After, and keeps refusing that method until the Retry-After is
+over. Its numbers are Slack's documented ones, written here independently of the pacer's.
+
+Runnable on its own for the benchmark (GET /_stats, POST /_reset):
+`python -m tests.slack.fake_slack --tiers --scale 20 --delay 0.05`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 import json
+import math
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +40,82 @@ class Failure:
     times: int
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    calls: int
+    per: float  # seconds
+
+
+# Slack's documented limits: conversations.open Tier 3 (50+/min), users.info Tier 4 (100+/min),
+# chat.postMessage about 1/s per channel and a workspace cap Slack does not publish (600/min here).
+SLACK_TIERS: dict[str, RateLimit] = {
+    "conversations.open": RateLimit(50, 60.0),
+    "users.info": RateLimit(100, 60.0),
+    "chat.postMessage": RateLimit(600, 60.0),
+}
+SLACK_PER_CHANNEL: dict[str, RateLimit] = {"chat.postMessage": RateLimit(1, 1.0)}
+
+
+class Tiers:
+    """Slack's rate limiting as seen from outside: calls are counted per method in a rolling
+    window (and per channel where a per-channel limit exists); one past the limit is refused with
+    429 and a Retry-After of whole seconds until the window has room, and every call of that
+    method before then is refused too. Refused calls do not count. `clock` may run faster than
+    real time (the bench), in which case every figure here is in that clock's seconds."""
+
+    def __init__(
+        self,
+        limits: Mapping[str, RateLimit] | None = None,
+        channel_limits: Mapping[str, RateLimit] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limits = dict(SLACK_TIERS if limits is None else limits)
+        self.channel_limits = dict(SLACK_PER_CHANNEL if channel_limits is None else channel_limits)
+        self.clock = clock
+        self.reset()
+
+    def reset(self) -> None:
+        self.windows: dict[Any, deque[float]] = {}
+        self.blocked_until: dict[str, float] = {}
+        self.refused: Counter[str] = Counter()  # 429s answered, per method
+
+    def block(self, method: str, seconds: float) -> None:
+        now = self.clock()
+        self.blocked_until[method] = max(self.blocked_until.get(method, now), now + seconds)
+
+    def _room(self, key: Any, limit: RateLimit, now: float) -> float:
+        """0 if `key` may take one more call now, else the seconds until it may."""
+        window = self.windows.setdefault(key, deque())
+        while window and window[0] <= now - limit.per:
+            window.popleft()
+        return 0.0 if len(window) < limit.calls else window[0] + limit.per - now
+
+    def check(self, method: str, channel: str | None) -> int | None:
+        """None: the call is allowed (and counted). Otherwise the Retry-After to answer with."""
+        now = self.clock()
+        if now < self.blocked_until.get(method, now):
+            self.refused[method] += 1
+            return max(1, math.ceil(self.blocked_until[method] - now))
+        keys: list[tuple[Any, RateLimit]] = []
+        if method in self.limits:
+            keys.append((method, self.limits[method]))
+        if channel and method in self.channel_limits:
+            keys.append(((method, channel), self.channel_limits[method]))
+        wait = max((self._room(key, limit, now) for key, limit in keys), default=0.0)
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            self.block(method, retry_after)
+            self.refused[method] += 1
+            return retry_after
+        for key, _ in keys:
+            self.windows[key].append(now)
+        return None
+
+
 class FakeSlack:
-    def __init__(self) -> None:
+    def __init__(self, tiers: Tiers | None = None) -> None:
+        self.tiers = tiers
+        self.posted: Counter[str] = Counter()  # accepted chat.postMessage calls, per channel
         self.calls: list[Call] = []
         self.failures: dict[str, Failure] = {}
         self.users: dict[str, dict[str, Any]] = {}
@@ -120,9 +205,20 @@ class FakeSlack:
             failure.times -= 1
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             error = "ratelimited" if failure.status == 429 else "fatal_error"
+            if self.tiers is not None and failure.status == 429:  # and Slack keeps refusing until then
+                self.tiers.block(method, failure.retry_after or 0)
+                self.tiers.refused[method] += 1
             return web.json_response({"ok": False, "error": error}, status=failure.status, headers=headers)
+        if self.tiers is not None:
+            retry_after = self.tiers.check(method, str(params["channel"]) if params.get("channel") else None)
+            if retry_after is not None:
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(retry_after)}
+                )
         if "Bearer " not in request.headers.get("Authorization", "") and "token" not in params:
             return web.json_response({"ok": False, "error": "not_authed"})
+        if method == "chat.postMessage":
+            self.posted[str(params.get("channel"))] += 1
         return web.json_response(self._answer(method, params))
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -186,3 +282,60 @@ class FakeSlack:
 
         await asyncio.wait_for(connected(), timeout)
         await self.sockets[0].send_json(envelope)
+
+
+# ---- standalone (benchmark) -------------------------------------------------------------------
+def scaled_clock(scale: float) -> Callable[[], float]:
+    """Slack's clock, `scale` times faster than real time: per-minute limits last 60/scale s."""
+    return lambda: time.monotonic() * scale
+
+
+async def _serve(scale: float, delay: float, tiers: bool) -> None:
+    fake = FakeSlack(Tiers(clock=scaled_clock(scale)) if tiers else None)
+
+    async def api(request: web.Request) -> web.Response:
+        if delay:
+            await asyncio.sleep(delay)  # network and Slack's own time, before Slack counts the call
+        return await fake._api(request)
+
+    async def stats(_: web.Request) -> web.Response:
+        refused = dict(fake.tiers.refused) if fake.tiers else {}
+        return web.json_response(
+            {
+                "calls": dict(Counter(c.method for c in fake.calls)),
+                "refused": refused,
+                "posted": sum(fake.posted.values()),
+                "distinct": len(fake.posted),
+                "max_per_channel": max(fake.posted.values(), default=0),
+                "channels": sorted(fake.posted),
+            }
+        )
+
+    async def reset(_: web.Request) -> web.Response:
+        fake.calls.clear()
+        fake.posted.clear()
+        if fake.tiers:
+            fake.tiers.reset()
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/_stats", stats)
+    app.router.add_post("/_reset", reset)
+    app.router.add_route("*", "/api/{method}", api)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    fake.url = f"http://127.0.0.1:{port}"
+    print(fake.url, flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tiers", action="store_true", help="enforce Slack's rate tiers (429 + Retry-After)")
+    parser.add_argument("--scale", type=float, default=1.0, help="Slack's clock runs this many times faster")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each Web API call is answered")
+    args = parser.parse_args()
+    asyncio.run(_serve(args.scale, args.delay, args.tiers))
