@@ -62,10 +62,11 @@ async def main(args: argparse.Namespace) -> None:
     errors = 0
     scrapes: list[float] = []
     homes = 0
-    stop = time.perf_counter() + args.seconds
+    stop = float("inf")
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as http:
             await wait_ready(http, url, proc)
+            stop = time.perf_counter() + args.seconds
 
             async def scraper() -> None:
                 while time.perf_counter() < stop:

@@ -158,17 +158,17 @@ def mark(session: Session, lock: bool = True) -> ScorecardMark | None:
 
 
 def set_mark(session: Session, through: datetime, checkin_id: int | None = None) -> None:
+    """Moves the mark; the row is created with INSERT .. ON CONFLICT DO NOTHING, so two processes
+    starting at once (a tick and a backfill) cannot both insert it."""
     from storage.models import CheckIn
+    from storage.outbox import insert_ignore
 
     if checkin_id is None:
         checkin_id = int(session.execute(sa.select(sa.func.max(col(CheckIn.id)))).scalar() or 0)
-    row = mark(session, lock=False)
-    if row is None:
-        session.add(ScorecardMark(id=1, through=through, checkin_id=checkin_id))
-    else:
-        row.through = through
-        row.checkin_id = checkin_id
-        session.add(row)
+    insert_ignore(session, ScorecardMark, [{"id": 1, "through": through, "checkin_id": checkin_id}])
+    session.execute(
+        sa.update(ScorecardMark).where(col(ScorecardMark.id) == 1).values(through=through, checkin_id=checkin_id)
+    )
 
 
 def transitions(session: Session, pilot_id: int, limit: int = 50) -> list[GapTransition]:
