@@ -65,7 +65,13 @@ async def main(args: argparse.Namespace) -> None:
     stop = float("inf")
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as http:
-            await wait_ready(http, url, proc)
+            for attempt in range(6):  # serve scores a fresh 10,000-pilot database before it listens
+                try:
+                    await wait_ready(http, url, proc)
+                    break
+                except SystemExit:
+                    if attempt == 5 or proc.poll() is not None:
+                        raise
             stop = time.perf_counter() + args.seconds
 
             async def scraper() -> None:
