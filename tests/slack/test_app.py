@@ -129,7 +129,7 @@ async def test_portfolio_status_and_help(slack: Slack) -> None:
     assert "pilotbot commands" in help_text
     assert "with `share` to post" in help_text  # the Slack-only tip
     unknown = (await slack.ask("frobnicate"))["text"]
-    assert "`frobnicate`" in unknown and "status [&lt;slug&gt;]" in unknown
+    assert "`frobnicate`" in unknown and "status [&lt;slug&gt; |" in unknown
 
 
 async def test_a_change_runs_as_the_slack_user(slack: Slack) -> None:
