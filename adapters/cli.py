@@ -22,6 +22,8 @@ app.add_typer(manifest_app, name="manifest")
 
 token_app = typer.Typer(no_args_is_help=True, help="API bearer tokens for CI and dashboards.")
 app.add_typer(token_app, name="token")
+scorecard_app = typer.Typer(no_args_is_help=True, help="The stored portfolio scorecard.")
+app.add_typer(scorecard_app, name="scorecard")
 eval_app = typer.Typer(no_args_is_help=True, help="Eval runs from labelled results.")
 app.add_typer(eval_app, name="eval")
 
@@ -108,6 +110,24 @@ def db_upgrade() -> None:
     upgrade(engine)
     after = current_revision(engine)
     typer.echo(f"Database at {after}" + (f" (was {before or 'empty'})." if before != after else " (already current)."))
+    from bot.core import build_core
+
+    filled = build_core(settings, engine=engine, migrate=False).services.scorecard_backfill()
+    if filled:
+        typer.echo(f"Scored {filled} pilot(s) into the stored scorecard.")
+
+
+@scorecard_app.command("check")
+def scorecard_check() -> None:
+    """Recompute every pilot's scorecard with the rules and list any stored difference (exit 1)."""
+    core = _core()
+    diffs = core.services.scorecard_check()
+    for line in diffs[:200]:
+        typer.echo(line)
+    if diffs:
+        typer.echo(f"{len(diffs)} difference(s) between the stored scorecard and the rules.", err=True)
+        raise typer.Exit(1)
+    typer.echo("The stored scorecard matches the rules for every pilot.")
 
 
 @manifest_app.command("slack")

@@ -11,6 +11,9 @@ builds and went out after 3 s. Here:
 
 The default pool stays for the rest (REST, scrapes, delivery). A bench of the mixed 10,000-pilot
 load is bench/'s business; these are the lanes it measures.
+
+The `portfolio` lane (module functions below) holds the portfolio-wide reads of issue 14:
+`/metrics`, `GET /api/v1/pilots`, the trend; App Home runs there too.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -42,3 +45,27 @@ class Lanes:
     def close(self) -> None:
         self._fast.shutdown(wait=False, cancel_futures=True)
         self._bulk.shutdown(wait=False, cancel_futures=True)
+
+
+
+PORTFOLIO_WORKERS = 2
+
+_lanes: dict[str, ThreadPoolExecutor] = {}
+
+
+def lane(name: str, workers: int = PORTFOLIO_WORKERS) -> ThreadPoolExecutor:
+    """The named pool, created on first use (one per process)."""
+    pool = _lanes.get(name)
+    if pool is None:
+        pool = _lanes[name] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"lane-{name}")
+    return pool
+
+
+async def run_in(name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(lane(name), functools.partial(fn, *args, **kwargs))
+
+
+async def portfolio(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Runs a portfolio-wide read in the portfolio lane."""
+    return await run_in("portfolio", fn, *args, **kwargs)

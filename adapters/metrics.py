@@ -22,8 +22,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from adapters import lanes
 from bot.core import Core
-from bot.gaps import Gap, GapState, is_missed
+from bot.gaps import Gap, GapState
 from bot.tokens import TokenService, bearer
 from storage.db import session_scope
 from storage.models import CheckIn, Escalation
@@ -112,32 +113,41 @@ class DatabaseCollector(Collector):
         yield esc
         pending.add_metric([], n_e + n_c)
         yield pending
-        gauge = GaugeMetricFamily("pilotbot_pilots", "Pilots by gap and state.", labels=["gap", "state"])
-        counts = {(g.value, st.value): 0 for g in Gap for st in GapState}
-        entries = services.portfolio()
-        for e in entries:
-            for r in e.gaps.results:
-                counts[(r.gap.value, r.state.value)] += 1
-        for (g, st), n in counts.items():
-            gauge.add_metric([g, st], n)
+        # From the stored scorecard (bot/scorecard.py): one aggregate, no rule runs per pilot.
+        counts = services.portfolio_counts()
+        gauge = GaugeMetricFamily("pilotbot_pilots", "Active pilots by gap and state.", labels=["gap", "state"])
+        for g in Gap:
+            for st in GapState:
+                gauge.add_metric([g.value, st.value], counts.gaps.get(g.value, {}).get(st.value, 0))
         yield gauge
-        ready = GaugeMetricFamily("pilotbot_pilots_ready", "Pilots ready to ship (all four gaps closed).")
-        ready.add_metric([], sum(1 for e in entries if e.gaps.ready))
+        ready = GaugeMetricFamily("pilotbot_pilots_ready", "Active pilots ready to ship (all four gaps closed).")
+        ready.add_metric([], counts.ready)
         yield ready
+        production = GaugeMetricFamily("pilotbot_pilots_production", "Pilots in production.")
+        production.add_metric([], counts.production)
+        yield production
 
 
 def _checkin_counts(core: Core, now: datetime, grace: timedelta) -> tuple[int, int, int]:
-    from bot.gaps import CheckInFacts
-
+    """Sent, answered and missed check-ins in one aggregate statement (no rows reach Python).
+    Missed is bot.gaps.is_missed in SQL: answered after due + grace, or unanswered past it."""
     with session_scope(core.engine) as s:
-        sent_col: Any = CheckIn.sent_at
-        sent = s.execute(sa.select(sa.func.count()).where(sent_col.is_not(None))).scalar() or 0
         due: Any = CheckIn.due_at
-        answered_col: Any = CheckIn.answered_at
-        rows = s.execute(sa.select(due, answered_col).where(due <= now)).all()
-    answered = sum(1 for _, a in rows if a is not None)
-    missed = sum(1 for d, a in rows if is_missed(CheckInFacts(d, a), now, grace))
-    return int(sent), answered, missed
+        answered_at: Any = CheckIn.answered_at
+        sent_at: Any = CheckIn.sent_at
+        if s.get_bind().dialect.name == "sqlite":
+            late = sa.func.julianday(answered_at) > sa.func.julianday(due) + grace.total_seconds() / 86400
+        else:
+            late = answered_at > due + sa.func.make_interval(0, 0, 0, 0, 0, 0, grace.total_seconds())
+        missed = sa.or_(sa.and_(answered_at.is_not(None), late), sa.and_(answered_at.is_(None), due <= now - grace))
+        row = s.execute(
+            sa.select(
+                sa.func.count(sent_at),
+                sa.func.coalesce(sa.func.sum(sa.case((sa.and_(due <= now, answered_at.is_not(None)), 1), else_=0)), 0),
+                sa.func.coalesce(sa.func.sum(sa.case((sa.and_(due <= now, missed), 1), else_=0)), 0),
+            )
+        ).one()
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
@@ -181,7 +191,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
             status=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
-    body = await asyncio.to_thread(request.app[METRICS_KEY].exposition)
+    body = await lanes.portfolio(request.app[METRICS_KEY].exposition)  # its own lane, never the acks'
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

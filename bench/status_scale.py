@@ -117,5 +117,95 @@ def main() -> None:
     )
 
 
+def stored_reads(core, actor, pilots: int, runs: int) -> dict[str, tuple[float, float, int]]:  # type: ignore[no-untyped-def]
+    """The five portfolio reads of issue 14, served from the stored scorecard: (median, p95, statements)."""
+    from adapters.api.payloads import portfolio_page_doc
+    from adapters.metrics import Metrics
+    from bot.home import home_from_pages
+
+    metrics = Metrics(core)
+
+    def status() -> None:
+        r = core.router.handle("status", actor)
+        assert r.ok and r.portfolio is not None and r.portfolio.total >= min(pilots, 1), r.text
+
+    def at_risk_3() -> None:
+        r = core.router.handle("status at-risk page 3", actor)
+        assert r.ok and r.portfolio is not None, r.text
+
+    def home() -> None:
+        mine, everyone, shipped = core.services.home_pages("slack:U000001")
+        assert home_from_pages(mine, everyone, shipped)
+
+    def scrape() -> None:
+        assert b"pilotbot_pilots_ready" in metrics.exposition()
+
+    def api_page() -> None:
+        assert portfolio_page_doc(core.services.portfolio_page(None, 1, None))["pilots"]
+
+    out = {}
+    for name, fn in (
+        ("status", status),
+        ("status at-risk page 3", at_risk_3),
+        ("App Home build", home),
+        ("/metrics render", scrape),
+        ("GET /api/v1/pilots?page=1 (payload)", api_page),
+    ):
+        fn()
+        xs = timed(fn, runs)
+        out[name] = (statistics.median(xs), p95(xs), count_statements(core.engine, fn))
+    return out
+
+
+def scale_main() -> None:
+    """`--stored`: the stored-scorecard reads at 100 and at N pilots, beside today's full recompute."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stored", action="store_true")
+    ap.add_argument("--pilots", type=int, default=10_000)
+    ap.add_argument("--small", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--dir", default="/tmp")
+    args = ap.parse_args()
+    import sqlite3
+
+    from bot.views import portfolio_reply
+
+    print(f"machine: {os.cpu_count()} cores (shared), python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}")
+    results = {}
+    for n in (args.small, args.pilots):
+        db = Path(args.dir) / f"pilotbot-bench-scorecard-{n}.db"
+        if not db.exists():
+            t0 = time.perf_counter()
+            build(f"sqlite:///{db}", n)
+            print(f"built {n} pilots (a year of history each) in {time.perf_counter() - t0:.0f} s")
+        t0 = time.perf_counter()
+        core = build_core(Settings(_env_file=None, database_url=f"sqlite:///{db}"), FixedClock(NOW))  # type: ignore[call-arg]
+        print(f"{n} pilots: scorecard backfill/check-at-start {time.perf_counter() - t0:.1f} s")
+        actor = Actor("console", "reader")
+        results[n] = stored_reads(core, actor, n, args.runs)
+
+        def today(core=core) -> None:  # type: ignore[no-untyped-def]
+            assert portfolio_reply(core.services.portfolio()).portfolio is not None
+
+        today()
+        xs = timed(today, 5 if n > 1000 else args.runs)
+        results[n]["today: full recompute (old status)"] = (
+            statistics.median(xs),
+            p95(xs),
+            count_statements(core.engine, today),
+        )
+        core.engine.dispose()
+    small, big = results[args.small], results[args.pilots]
+    print(
+        f"{'read':40} {'median/p95 ms @' + str(args.small):>22} {'median/p95 ms @' + str(args.pilots):>22}  statements"
+    )
+    for name in big:
+        a, b = small[name], big[name]
+        print(f"{name:40} {a[0]:9.2f} / {a[1]:8.2f}   {b[0]:9.2f} / {b[1]:8.2f}   {a[2]} -> {b[2]}")
+
+
 if __name__ == "__main__":
-    main()
+    if "--stored" in sys.argv:
+        scale_main()
+    else:
+        main()

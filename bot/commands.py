@@ -53,6 +53,11 @@ class New:
 @dataclass(frozen=True)
 class Status:
     slug: str | None
+    filter: str | None = None  # the portfolio's filter (PORTFOLIO_FILTERS), when slug is None
+    page: int = 1
+
+
+PORTFOLIO_FILTERS = ("at-risk", "ready", "mine", "production", "retired")
 
 
 @dataclass(frozen=True)
@@ -228,9 +233,9 @@ GRAMMAR: tuple[tuple[str, str, str, str], ...] = (
     ("new", "new <slug> [<name>]", "new support-drafts Support reply drafts", "register a pilot"),
     (
         "status",
-        "status [<slug>]",
-        "status support-drafts",
-        "the portfolio, or one pilot's four gaps, metrics and latest eval",
+        "status [<slug> | at-risk|ready|mine|production|retired] [page <n>]",
+        "status at-risk page 2",
+        "one pilot's four gaps, metrics and latest eval, or the portfolio riskiest first, filtered and paged",
     ),
     ("owner", "owner <slug> <@user>", "owner support-drafts @dana", "set the accountable owner"),
     ("golive", "golive <slug> <YYYY-MM-DD>", "golive support-drafts 2026-09-28", "the date the AI was switched on"),
@@ -596,6 +601,17 @@ def _p_new(args: list[str], text: str) -> Command:
 def _p_status(args: list[str], text: str) -> Command:
     if not args:
         return Status(None)
+    first = args[0].lower()
+    if first in PORTFOLIO_FILTERS or first == "page":
+        filter_ = first if first in PORTFOLIO_FILTERS else None
+        rest = args[1:] if filter_ else args
+        page = 1
+        if rest:
+            if rest[0].lower() != "page":
+                raise _usage_error("status", f"I did not expect `{' '.join(rest)[:60]}`; a page is `page <n>`")
+            page = parse_int(rest[1] if len(rest) > 1 else None, "status", "page number", 1, 1_000_000)
+            _too_many("status", rest[2:])
+        return Status(None, filter_, page)
     _too_many("status", args[1:])
     return Status(parse_slug(args[0], "status"))
 

@@ -52,5 +52,7 @@ def build_core(
         ensure_schema(engine)
     clock = clock or SystemClock()
     services = Services(engine, settings, clock)
+    if migrate:
+        services.scorecard_backfill()  # pilots without a stored scorecard yet (a database from before 0013)
     flags = Flags(services)
     return Core(settings, engine, services, Router(services, flags), clock, flags)

@@ -6,17 +6,18 @@ from collections.abc import Sequence
 
 from bot.gaps import GapState
 from bot.replies import READY, Reply
-from bot.reports import PortfolioEntry
-from bot.views import next_step, portfolio_reply
+from bot.reports import PortfolioEntry, PortfolioPage
+from bot.views import next_step, portfolio_page_reply, portfolio_reply
 from storage.models import Stage
 
 HOME_PAGE = 60  # portfolio rows on the home tab; the rest is counted as "and N more"
 MAX_OWN = 40
 
 
-def own_pilot_lines(entries: Sequence[PortfolioEntry]) -> list[str]:
+def own_pilot_lines(entries: Sequence[PortfolioEntry], presorted: bool = False) -> list[str]:
     lines = []
-    for e in sorted(entries, key=lambda e: (e.gaps.ready, e.pilot.slug))[:MAX_OWN]:
+    ordered = list(entries) if presorted else sorted(entries, key=lambda e: (e.gaps.ready, e.pilot.slug))
+    for e in ordered[:MAX_OWN]:
         p = e.pilot
         steps = [next_step(p.slug, r) for r in e.gaps.results if r.state is not GapState.closed]
         todo = READY if not steps else "; ".join(steps)
@@ -55,3 +56,23 @@ def shipped_lines(entries: Sequence[PortfolioEntry]) -> list[str]:
     if len(entries) > MAX_OWN:
         lines.append(f"… and {len(entries) - MAX_OWN} more in production.")
     return lines
+
+
+def home_from_pages(
+    mine: PortfolioPage, everyone: PortfolioPage, production: PortfolioPage | None = None
+) -> list[Reply]:
+    """App Home from the stored scorecard: the viewer's pilots (riskiest first), then the riskiest
+    of the portfolio; two bounded pages, whatever the portfolio's size."""
+    own = list(mine.entries)
+    if own:
+        lines = own_pilot_lines(own, presorted=True)
+        if mine.matching > len(own):
+            lines.append(f"… and {mine.matching - len(own)} more of your pilots: `status mine page 2`.")
+        first = Reply(text=f"Your pilots: {mine.matching}. What to do next:", lines=tuple(lines))
+    else:
+        first = Reply(text="You own no pilots yet. `owner <slug> @you` makes you the accountable owner of one.")
+    out = [first]
+    if production is not None and production.matching:
+        shipped = tuple(shipped_lines(production.entries))
+        out.append(Reply(text=f"In production ({production.matching}):", lines=shipped))
+    return [*out, Reply(text="Riskiest pilots", portfolio=portfolio_page_reply(everyone).portfolio)]

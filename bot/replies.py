@@ -205,13 +205,25 @@ class Portfolio:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # gap -> state -> n
     legend: str = GAPS_LEGEND
     columns: tuple[str, ...] = tuple(GAP_SHORT.values())
+    page: int = 1
+    pages: int = 1
+    next_command: str | None = None  # the command showing the next page
+    empty_text: str | None = None  # a filter that matches nothing says so instead of "no pilots yet"
 
     @property
     def empty_hint(self) -> Hint | None:
-        return None if self.rows else Hint("No pilots yet: ", "new <slug> <name>", " registers one.")
+        if self.rows:
+            return None
+        if self.empty_text:
+            return Hint(self.empty_text + " ", "status", " shows the whole portfolio.")
+        return Hint("No pilots yet: ", "new <slug> <name>", " registers one.")
 
     @property
     def more_hint(self) -> Hint | None:
+        if self.next_command:
+            return Hint(f"Page {self.page} of {self.pages}; ", self.next_command, " shows the next.")
+        if self.pages > 1:
+            return Hint(f"Page {self.page} of {self.pages}; ", "status", " starts again.")
         return Hint(f"… and {self.more} more; ", "status <slug>", " shows one pilot.") if self.more else None
 
 

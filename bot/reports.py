@@ -194,3 +194,52 @@ def pilot_gate(session: Session, pilot: Pilot, now: datetime, grace: timedelta) 
     report = pilot_report(session, pilot, now, grace)
     assert report.gate is not None
     return report, report.gate
+
+
+# ---- the portfolio read from the stored scorecard (bot/scorecard.py): bounded at any size ----
+
+
+@dataclass(frozen=True)
+class PilotLine:
+    """What a portfolio row shows of a pilot (the column names of `Pilot`)."""
+
+    id: int
+    slug: str
+    name: str
+    stage: str
+    owner_platform: str | None
+    owner_id: str | None
+    owner_name: str | None
+
+
+@dataclass(frozen=True)
+class PortfolioPage:
+    """One page of the portfolio, riskiest first, and the counts of the whole portfolio."""
+
+    entries: tuple[PortfolioEntry, ...]
+    filter: str | None
+    page: int
+    pages: int
+    matching: int  # pilots the filter selects (all pages)
+    counts: Any  # storage.scorecard.Counts: header figures over every active pilot
+
+    @property
+    def next_page(self) -> int | None:
+        return self.page + 1 if self.page < self.pages else None
+
+
+def portfolio_page(session: Session, filter_: str | None, owner_ref: str | None, page: int, size: int) -> PortfolioPage:
+    """Three indexed statements whatever the portfolio's size: the page, its filter's count and
+    the header's aggregate."""
+    from bot.scorecard import stored_report
+    from storage import scorecard as store
+
+    matching = store.count(session, filter_, owner_ref)
+    pages = max(1, -(-matching // size))
+    page = max(1, page)
+    rows = store.page(session, filter_, owner_ref, size, (page - 1) * size) if page <= pages else []
+    entries = tuple(
+        PortfolioEntry(PilotLine(sc.pilot_id, sc.slug, name, sc.stage, plat, uid, uname), stored_report(sc))
+        for sc, name, plat, uid, uname in rows
+    )
+    return PortfolioPage(entries, filter_, page, pages, matching, store.counts(session))

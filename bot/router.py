@@ -15,7 +15,15 @@ from bot.gaps import fmt_pct
 from bot.ports import Actor
 from bot.replies import Action, Reply, Series, Tone
 from bot.services import Outcome, Services
-from bot.views import INTERNAL_ERROR, done_reply, error_reply, help_reply, portfolio_reply, status_reply
+from bot.views import (
+    INTERNAL_ERROR,
+    done_reply,
+    error_reply,
+    help_reply,
+    portfolio_page_reply,
+    status_reply,
+    transition_phrase,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +73,12 @@ class Router:
             if cmd.slug is None:
                 from bot.schedule.operator import with_delivery_warning  # undeliverable scheduled messages show here
 
-                return with_delivery_warning(portfolio_reply(s.portfolio()), s.engine)
+                owner = actor.ref if cmd.filter == "mine" else None
+                page = s.portfolio_page(cmd.filter, cmd.page, owner)
+                if page.matching and page.page > page.pages:
+                    last = " ".join(["status", *([cmd.filter] if cmd.filter else []), "page", str(page.pages)])
+                    raise UserError(f"There is no page {page.page}; the last is {page.pages}: `{last}`.")
+                return with_delivery_warning(portfolio_page_reply(page), s.engine)
             return status_reply(s.pilot_report(cmd.slug), actor, self.flags.wiring(cmd.slug))
         if isinstance(cmd, c.History):
             return self.history(cmd.slug)
@@ -165,6 +178,7 @@ class Router:
         if not live_metrics:
             lines.append("No metrics yet.")
         lines.extend(void_lines(evals, metrics))
+        lines.extend(self.gap_changes(slug))
         return Reply(
             text=f"History of `{pilot.slug}` ({len(live_evals)} eval runs, oldest → newest):",
             series=tuple(series),
@@ -185,6 +199,18 @@ class Router:
                 Action("History", command=f"history {pilot.slug}"),
             ),
         )
+
+    def gap_changes(self, slug: str) -> list[str]:
+        """When each gap closed or reopened (the stored transitions), newest first."""
+        tz = ZoneInfo(self.services.settings.pilotbot_timezone)
+        changes = [t for t in self.services.gap_history(slug) if t.from_state is not None]
+        if not changes:
+            return ["Gap changes: none recorded yet."]
+        out = ["Gap changes, newest first:"]
+        for t in changes[:20]:
+            when = t.at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+            out.append(f"  {when}  {transition_phrase(t.gap, t.from_state, t.to_state)} ({t.code.replace('_', ' ')})")
+        return out
 
     def audit(self, slug: str) -> Reply:
         pilot, events = self.services.audit_log(slug)

@@ -34,9 +34,10 @@ from bot.replies import (
     Tone,
     mention,
 )
-from bot.reports import PilotReport, PortfolioEntry
+from bot.reports import PilotReport, PortfolioEntry, PortfolioPage
 from bot.schedule.operator import undeliverable_line
 from storage.models import Pilot, Stage
+from storage.scorecard import Counts
 
 PORTFOLIO_PAGE = 25
 INTERNAL_ERROR = "Something went wrong on our side; nothing was changed. Please try again."
@@ -226,6 +227,72 @@ def portfolio_reply(entries: Sequence[PortfolioEntry], page: int = PORTFOLIO_PAG
     return Reply(
         portfolio=Portfolio(ready, len(active), summary, tuple(rows), max(0, len(entries) - page), counts),
     )
+
+
+def header_line(counts: Counts) -> str:
+    """SPEC §8's header over the whole portfolio (bot.lifecycle.portfolio_line) from the stored
+    aggregate: the counts stand for the (stage, ready) pairs the function reads."""
+    pairs = (
+        (Stage.production if i < counts.production else Stage.pilot, i < counts.ready) for i in range(counts.active)
+    )
+    return portfolio_line(pairs)
+
+
+_EMPTY = {
+    "at-risk": "No pilot has a gap open or at risk.",
+    "ready": "No pilot is ready to ship yet.",
+    "mine": "You own no pilots.",
+    "production": "No pilot is in production.",
+    "retired": "No pilot is retired.",
+}
+
+
+def portfolio_row(e: PortfolioEntry) -> PortfolioRow:
+    p = e.pilot
+    first_gap = next((r for r in e.gaps.results if r.state is not GapState.closed), None)
+    return PortfolioRow(
+        slug=p.slug,
+        name=p.name,
+        states=tuple(r.state for r in e.gaps.results),  # type: ignore[arg-type]
+        ready=e.gaps.ready,
+        owner=owner_label(p.owner_platform, p.owner_id, p.owner_name),
+        next_step=next_step(p.slug, first_gap, short=True) if first_gap else READY,
+    )
+
+
+def portfolio_page_reply(page: PortfolioPage) -> Reply:
+    """One page of the stored portfolio, riskiest first; header counts cover every pilot."""
+    counts = page.counts
+    words = ["status", *([page.filter] if page.filter else [])]
+    nxt = " ".join([*words, "page", str(page.next_page)]) if page.next_page else None
+    return Reply(
+        portfolio=Portfolio(
+            counts.ready,
+            counts.active,
+            header_line(counts),
+            tuple(portfolio_row(e) for e in page.entries),
+            max(0, page.matching - page.page * len(page.entries)) if page.entries else 0,
+            counts.gaps,
+            page=page.page,
+            pages=page.pages,
+            next_command=nxt,
+            empty_text=_EMPTY.get(page.filter or "") if page.matching == 0 and counts.active else None,
+        ),
+    )
+
+
+def transition_phrase(gap: str, before: str | None, after: str) -> str:
+    """`quality gap closed`, `owner gap reopened`, `now ready to ship`: one stored transition."""
+    if gap == "ready":
+        return "now ready to ship" if after == "closed" else "no longer ready to ship"
+    label = Gap(gap).label.lower()
+    if after == "closed":
+        verb = "closed"
+    elif before == "closed":
+        verb = "reopened" if after == "open" else "reopened (at risk)"
+    else:
+        verb = "at risk" if after == "at_risk" else "open"
+    return f"{label} gap {verb}"
 
 
 def help_reply(prefix: str = "") -> Reply:

@@ -322,3 +322,72 @@ class ApiToken(SQLModel, table=True):
     last_used_at: datetime | None = _ts()
     # Dashboards: a read-only token may read what its scope allows; every write answers 403.
     read_only: bool = Field(default=False, sa_column=Column(sa.Boolean(), nullable=False, server_default=sa.false()))
+
+
+class PilotScorecard(SQLModel, table=True):
+    """Each pilot's four gap states, ready flag and ship-gate verdict as the pure rules last computed
+    them (bot/scorecard.py writes it in the unit of work of every change, and the scheduler when time
+    alone moves it). Portfolio reads page through it by index instead of recomputing every pilot."""
+
+    __tablename__ = "pilot_scorecard"
+    __table_args__ = (
+        sa.Index("ix_scorecard_risk", "risk", "slug"),
+        sa.Index("ix_scorecard_ready_risk", "ready", "risk", "slug"),
+        sa.Index("ix_scorecard_stage_risk", "stage", "risk", "slug"),
+        sa.Index("ix_scorecard_owner_risk", "owner_ref", "risk", "slug"),
+    )
+
+    pilot_id: int = Field(foreign_key="pilot.id", primary_key=True, ondelete="CASCADE")
+    slug: str = Field(max_length=40)
+    stage: str = Field(max_length=16)
+    owner_ref: str | None = Field(default=None, max_length=200)
+    baseline_state: str = Field(max_length=8)
+    baseline_code: str = Field(max_length=32)
+    owner_state: str = Field(max_length=8)
+    owner_code: str = Field(max_length=32)
+    quality_state: str = Field(max_length=8)
+    quality_code: str = Field(max_length=32)
+    path_state: str = Field(max_length=8)
+    path_code: str = Field(max_length=32)
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # the four sentences
+    ready: bool = False
+    gate_met: bool = False
+    gate_unmet: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # UnmetCode values
+    risk: int = 0  # riskiest first: open gaps, then at-risk, then ready; most gaps first within each
+    # The earliest moment time alone can move this row (a check-in's grace period ending, a go-live
+    # day arriving); the scheduler recomputes rows whose moment has come.
+    next_change_at: datetime | None = _ts(index=True)
+    computed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class GapTransition(SQLModel, table=True):
+    """One gap of one pilot changing state (`from_state` None: the first time it was scored). The
+    pseudo-gap `ready` records the pilot becoming ready to ship (to `closed`) or not (to `open`)."""
+
+    __tablename__ = "gap_transition"
+    __table_args__ = (
+        sa.Index("ix_gap_transition_pilot_at", "pilot_id", "at"),
+        sa.Index("ix_gap_transition_at", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    pilot_id: int = Field(foreign_key="pilot.id", ondelete="CASCADE")
+    gap: str = Field(max_length=16)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    from_state: str | None = Field(default=None, max_length=8)
+    to_state: str = Field(max_length=8)
+    code: str = Field(max_length=32)
+    stage: str = Field(max_length=16)  # the pilot's stage then: a reopening in production is announced
+
+
+class ScorecardMark(SQLModel, table=True):
+    """One row: the time up to which the scheduler has rescored pilots whose check-ins passed grace."""
+
+    __tablename__ = "scorecard_mark"
+
+    id: int = Field(default=1, primary_key=True)
+    through: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # The newest check-in id rescored: the planner inserts check-ins outside any unit of work, some
+    # already past their grace period (a catch-up after downtime, a changed cadence).
+    checkin_id: int = 0

@@ -231,9 +231,7 @@ def recent_due_checkins_by_pilot(session: Session, now: datetime, grace: timedel
     (pilot_id, due_at)."""
     newest = (
         select(col(CheckIn.id))
-        .where(
-            col(CheckIn.pilot_id) == col(Pilot.id), current_owners_decided_checkins(now, now - grace)
-        )
+        .where(col(CheckIn.pilot_id) == col(Pilot.id), current_owners_decided_checkins(now, now - grace))
         .order_by(col(CheckIn.due_at).desc())
         .limit(n)
         .correlate(Pilot)
@@ -367,9 +365,7 @@ def recent_due_checkins_for(
             .label("rn"),
         )
         .join(Pilot, col(Pilot.id) == col(CheckIn.pilot_id))
-        .where(
-            col(CheckIn.pilot_id).in_(pilot_ids), current_owners_decided_checkins(now, now - grace)
-        )
+        .where(col(CheckIn.pilot_id).in_(pilot_ids), current_owners_decided_checkins(now, now - grace))
         .subquery()
     )
     rows = session.exec(select(CheckIn).join(ranked, col(CheckIn.id) == ranked.c.id).where(ranked.c.rn <= n)).all()

@@ -132,11 +132,7 @@ def load(conn: Connection, slug: str, now: datetime, grace: timedelta) -> Snapsh
         metrics=list(conn.execute(_metrics_q, pid)),
         evals=list(conn.execute(_evals_q, pid)),
         path=list(conn.execute(_path_q, pid)),
-        checkins=list(
-            conn.execute(
-                _checkins_q, {**pid, "now": now, "decided_before": now - grace}
-            )
-        ),
+        checkins=list(conn.execute(_checkins_q, {**pid, "now": now, "decided_before": now - grace})),
         undeliverable=list(conn.execute(_undeliverable_q, pid).scalars()),
         measured={r.metric_id: r.at for r in conn.execute(_measured_q, pid)},
         owner_answered=int(conn.execute(_answered_q, pid).scalar_one()),

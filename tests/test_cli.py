@@ -150,3 +150,33 @@ def test_chat_from_another_folder_says_which_database_it_created(tmp_path: Path)
     assert f"Created a new, empty database {created.resolve()}" in out.stderr
     again = run_cli("chat", "-c", "status", cwd=tmp_path)
     assert again.returncode == 0 and "Created" not in again.stderr
+
+
+def test_scorecard_check_passes_then_names_a_corrupted_row(demo_db: Path, tmp_path: Path) -> None:
+    import shutil
+    import sqlite3
+
+    db = tmp_path / "copy.db"
+    shutil.copy(demo_db, db)
+    ok = pilotbot(db, "scorecard", "check")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "matches the rules for every pilot" in ok.stdout
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE pilot_scorecard SET quality_state = 'closed', ready = 1 WHERE slug = 'legal-intake'")
+    bad = pilotbot(db, "scorecard", "check")
+    assert bad.returncode == 1
+    assert "legal-intake: quality_state stored 'closed'" in bad.stdout
+    assert "difference(s)" in bad.stderr
+
+
+def test_db_upgrade_fills_the_scorecard_of_an_existing_database(demo_db: Path, tmp_path: Path) -> None:
+    import shutil
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    shutil.copy(demo_db, db)
+    with sqlite3.connect(db) as conn:  # as if the pilots predated 0013
+        conn.execute("DELETE FROM pilot_scorecard")
+    out = pilotbot(db, "db", "upgrade")
+    assert out.returncode == 0 and "Scored 3 pilot(s)" in out.stdout, out.stdout + out.stderr
+    assert pilotbot(db, "scorecard", "check").returncode == 0

@@ -259,6 +259,9 @@ def test_reassigning_an_orphaned_pilot_closes_the_owner_gap(core: Core, clock: F
             s.add(CheckIn(pilot_id=pilot.id, period=period, due_at=clock.now() + timedelta(weeks=weeks)))
         s.commit()
     clock.advance(timedelta(weeks=3))  # both due and past their grace, unanswered
+    from bot.schedule.plan import plan
+
+    plan(core.engine, core.settings, clock.now())  # the tick rescores the stored portfolio for time alone
     assert "orphaned" in run(core, "status support-drafts")
     from bot.gaps import GapState
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import ClientConnectionResetError, web
 
+from adapters import lanes
 from adapters.api import ofrep
 from adapters.api import payloads as pl
 from adapters.api.openapi import openapi_document
@@ -173,13 +174,46 @@ def _core(request: web.Request) -> Core:
 # ---- routes ----
 
 
+API_STATES = ("at-risk", "ready", "production", "retired")
+MAX_PAGE = 1_000_000
+
+
+def _list_query(request: web.Request) -> tuple[str | None, str | None, int]:
+    """?state=, ?owner= and ?page=, or a 400 saying how to write them."""
+    q = request.query
+    unknown = sorted(set(q) - {"state", "owner", "page"})
+    if unknown:
+        raise ApiError(400, f"Unknown query parameter `{unknown[0][:40]}`; use state, owner and page.")
+    state = q.get("state")
+    if state is not None and state not in API_STATES:
+        raise ApiError(400, f"state must be one of {', '.join(API_STATES)}, e.g. ?state=at-risk.")
+    owner = q.get("owner")
+    if owner is not None and (":" not in owner or len(owner) > 200):
+        raise ApiError(400, "owner is a platform and user id, e.g. ?owner=slack:U0123.")
+    raw = q.get("page", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise ApiError(400, "page must be a whole number from 1, e.g. ?page=2.")
+    return state, owner, int(raw)
+
+
 async def list_pilots(request: web.Request) -> web.Response:
+    state, owner, page = _list_query(request)
     scope = _token(request).pilot_slug
     if scope is not None:  # one pilot's report, not the whole portfolio filtered down to it
         report = await asyncio.to_thread(_core(request).services.pilot_report, scope)
         return web.json_response(pl.portfolio_doc([PortfolioEntry(report.pilot, report.gaps)]))
-    entries = await asyncio.to_thread(_core(request).services.portfolio)
-    return web.json_response(pl.portfolio_doc(entries))
+    result = await lanes.portfolio(_core(request).services.portfolio_page, state, page, owner)
+    return web.json_response(pl.portfolio_page_doc(result))
+
+
+async def portfolio_trend(request: web.Request) -> web.Response:
+    if _token(request).pilot_slug is not None:
+        raise ApiError(403, "A token for one pilot cannot read the portfolio trend.")
+    raw = request.query.get("weeks", "12")
+    if not raw.isdigit() or not 1 <= int(raw) <= 104:
+        raise ApiError(400, "weeks must be a whole number from 1 to 104, e.g. ?weeks=12.")
+    weeks = await lanes.portfolio(_core(request).services.trend, int(raw))
+    return web.json_response(pl.trend_doc(weeks))
 
 
 async def get_pilot(request: web.Request) -> web.Response:
@@ -323,6 +357,7 @@ def build_api_app(core: Core) -> web.Application:
     api[TOKENS] = TokenService(core.engine, core.clock)
     api.router.add_get("/pilots", list_pilots)
     api.router.add_get("/pilots/{slug}", get_pilot)
+    api.router.add_get("/portfolio/trend", portfolio_trend)
     api.router.add_post("/pilots/{slug}/evals", post_eval)
     api.router.add_post("/pilots/{slug}/evals/cases", post_eval_cases)
     api.router.add_post("/pilots/{slug}/measurements", post_measurement)

@@ -91,6 +91,32 @@ SCHEMAS: dict[str, Any] = {
             "ready": {"type": "integer"},
             "total": {"type": "integer"},
             "pilots": {"type": "array", "items": _ref("PortfolioPilot")},
+            "production": {"type": "integer"},
+            "page": {"type": "integer", "minimum": 1},
+            "pages": {"type": "integer", "minimum": 1},
+            "matching": {"type": "integer", "description": "Pilots the filter selects, on every page."},
+        },
+    },
+    "Trend": {
+        "type": "object",
+        "required": ["weeks"],
+        "properties": {
+            "weeks": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["week", "ready", "closed"],
+                    "properties": {
+                        "week": {"type": "string", "example": "2026-W48"},
+                        "ready": {"type": "integer", "description": "Pilots ready to ship at the week's end."},
+                        "closed": {
+                            "type": "object",
+                            "description": "Per gap, pilots with it closed at the week's end.",
+                            "additionalProperties": {"type": "integer"},
+                        },
+                    },
+                },
+            }
         },
     },
     "Metric": {
@@ -380,8 +406,52 @@ def openapi_document() -> dict[str, Any]:
             "/pilots": {
                 "get": {
                     "operationId": "listPilots",
-                    "summary": "The portfolio: every pilot the token may see, four gap states, ready count.",
-                    "responses": {"200": _ok("The portfolio.", "Portfolio"), **COMMON_ERRORS},
+                    "summary": "The portfolio riskiest first, 25 a page: four gap states, header counts of all.",
+                    "parameters": [
+                        {
+                            "name": "page",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000000},
+                        },
+                        {
+                            "name": "state",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["at-risk", "ready", "production", "retired"]},
+                        },
+                        {
+                            "name": "owner",
+                            "in": "query",
+                            "required": False,
+                            "description": "The owner's platform and user id, e.g. slack:U0123.",
+                            "schema": {"type": "string", "pattern": "^[a-z]+:.+$", "maxLength": 200},
+                        },
+                    ],
+                    "responses": {
+                        "200": _ok("The portfolio.", "Portfolio"),
+                        "400": _error("A query parameter is not valid."),
+                        **COMMON_ERRORS,
+                    },
+                }
+            },
+            "/portfolio/trend": {
+                "get": {
+                    "operationId": "portfolioTrend",
+                    "summary": "Per week: pilots ready to ship and each gap's closed count (from the gap history).",
+                    "parameters": [
+                        {
+                            "name": "weeks",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 104},
+                        }
+                    ],
+                    "responses": {
+                        "200": _ok("The weekly counts.", "Trend"),
+                        "400": _error("A query parameter is not valid."),
+                        **COMMON_ERRORS,
+                    },
                 }
             },
             "/pilots/{slug}": {

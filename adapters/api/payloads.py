@@ -18,8 +18,9 @@ from bot.evalscore import EvalScore
 from bot.gaps import improvement, verdict
 from bot.gate import GateVerdict
 from bot.lifecycle import portfolio_line
-from bot.reports import PilotReport, PortfolioEntry
+from bot.reports import PilotReport, PortfolioEntry, PortfolioPage
 from bot.schedule.messages import eval_headline
+from bot.scorecard import WeekCount
 from bot.services import Outcome
 from bot.services.evals import EvalOutcome
 from bot.views import next_step, owner_label
@@ -299,3 +300,39 @@ def scored_doc(score: EvalScore) -> dict[str, Any]:
             for f in score.failing
         ],
     }
+
+
+def portfolio_page_doc(page: PortfolioPage) -> dict[str, Any]:
+    """One page of the stored portfolio, riskiest first; `ready`/`total` cover every active pilot."""
+    from bot.views import header_line
+
+    counts = page.counts
+    pilots = []
+    for e in page.entries:
+        p = e.pilot
+        first = next((r for r in e.gaps.results if r.state.value != "closed"), None)
+        pilots.append(
+            {
+                "slug": p.slug,
+                "name": p.name,
+                "stage": p.stage,
+                "owner": owner_label(p.owner_platform, p.owner_id, p.owner_name),
+                "ready": e.gaps.ready,
+                "gaps": gaps_doc(e.gaps.results),
+                "next_step": next_step(p.slug, first, short=True) if first else "ready to ship",
+            }
+        )
+    return {
+        "summary": header_line(counts),
+        "ready": counts.ready,
+        "total": counts.active,
+        "production": counts.production,
+        "page": page.page,
+        "pages": page.pages,
+        "matching": page.matching,
+        "pilots": pilots,
+    }
+
+
+def trend_doc(weeks: list[WeekCount]) -> dict[str, Any]:
+    return {"weeks": [{"week": w.week, "ready": w.ready, "closed": dict(w.closed)} for w in weeks]}

@@ -23,6 +23,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters import lanes
 from adapters.lanes import Lanes
 from adapters.slack.client import ResponseUrls, make_slack_client
 from adapters.slack.inbound import (
@@ -50,7 +51,7 @@ from bot.charts import CHART_FILENAME, attach_chart
 from bot.core import Core
 from bot.errors import UserError
 from bot.forms import FormErrors
-from bot.home import home_replies
+from bot.home import home_from_pages
 from bot.ports import Actor
 from bot.replies import Reply, Tone
 from bot.router import outcome_reply
@@ -279,8 +280,8 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
         if event.get("tab", "home") != "home":
             return
         user = str(event["user"])
-        entries = await surface.lanes.bulk(core.services.portfolio)
-        await client.views_publish(user_id=user, view=home_view(home_replies(entries, "slack", user)))
+        mine, everyone, shipped = await lanes.portfolio(core.services.home_pages, f"slack:{user}")
+        await client.views_publish(user_id=user, view=home_view(home_from_pages(mine, everyone, shipped)))
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

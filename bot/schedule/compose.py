@@ -14,12 +14,13 @@ from bot.config import Settings
 from bot.forms import build_checkin_form
 from bot.gaps import CheckInFacts, is_missed
 from bot.ports import Destination
-from bot.replies import Reply, mention
-from bot.reports import PilotReport, pilot_report, portfolio
+from bot.replies import Portfolio, Reply, mention
+from bot.reports import PilotReport, pilot_report
 from bot.schedule.messages import (
     EVAL_KINDS,
     DigestFacts,
     bar_lowered_reply,
+    change_line,
     checkin_prompt,
     digest_escalation_line,
     digest_reply,
@@ -110,7 +111,6 @@ def _unreachable(facts: dict[str, Any]) -> str:
 
 def digest_for(s: Session, settings: Settings, now: datetime, period: str) -> Reply:
     grace = grace_of(settings)
-    entries = portfolio(s, now, grace)
     week_ago = now - timedelta(days=7)
     pilots = {p.id: p for p in s.exec(select(Pilot))}
     slugs = {i: p.slug for i, p in pilots.items()}
@@ -127,7 +127,21 @@ def digest_for(s: Session, settings: Settings, now: datetime, period: str) -> Re
         col(Escalation.created_at) >= week_ago, col(Escalation.kind) == EscalationKind.shipped.value
     )
     shipped = [shipped_headline(slugs.get(e.pilot_id or 0, "?"), facts_of(e)) for e in s.exec(shipped_q)]
-    no_owner = sorted(e.pilot.slug for e in entries if e.pilot.owner_id is None and e.pilot.stage in ACTIVE_STAGES)
+    unowned = select(Pilot.slug).where(col(Pilot.owner_id).is_(None), col(Pilot.stage).in_(ACTIVE_STAGES))
+    no_owner = sorted(s.exec(unowned))
     bad_c, bad_e = outbox.undeliverable(s)
-    undeliverable = len(bad_c) + len(bad_e)
-    return digest_reply(entries, DigestFacts(period, sorted(missed), escalations, no_owner, undeliverable, shipped))
+    changes, first_page = digest_scorecard(s, week_ago)
+    facts = DigestFacts(period, sorted(missed), escalations, no_owner, len(bad_c) + len(bad_e), shipped, changes)
+    return digest_reply((), facts, first_page)
+
+
+def digest_scorecard(s: Session, since: datetime) -> tuple[list[str], Portfolio]:
+    """The digest's stored parts: the week's gap transitions, and the portfolio's riskiest page."""
+    from bot.reports import portfolio_page
+    from bot.views import portfolio_page_reply
+    from storage.scorecard import transitions_since
+
+    changes = [change_line(slug, t.gap, t.from_state, t.to_state) for t, slug in transitions_since(s, since)]
+    reply = portfolio_page_reply(portfolio_page(s, None, None, 1, 25))
+    assert reply.portfolio is not None
+    return changes, reply.portfolio

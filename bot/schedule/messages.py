@@ -18,9 +18,9 @@ from bot.evals.compare import Flips, flips_text
 from bot.forms import CheckinForm
 from bot.gaps import fmt_number, fmt_pct
 from bot.ports import Destination
-from bot.replies import Action, Confirm, Intent, Reply, Tone, mention, plain_mentions
+from bot.replies import Action, Confirm, Intent, Portfolio, Reply, Tone, mention, plain_mentions
 from bot.reports import PilotReport, PortfolioEntry
-from bot.views import checkin_action, gap_card, portfolio_reply
+from bot.views import checkin_action, gap_card, portfolio_reply, transition_phrase
 from storage.cases import CaseResult
 from storage.models import EscalationKind, Pilot
 
@@ -297,10 +297,12 @@ class DigestFacts:
     no_owner: Sequence[str]
     undeliverable: int
     shipped: Sequence[str] = ()  # shipped_headline of each pilot shipped in the last week
+    changes: Sequence[str] = ()  # "slug: quality gap reopened" from the gap transitions of the week
 
 
-def digest_reply(entries: Sequence[PortfolioEntry], facts: DigestFacts) -> Reply:
-    base = portfolio_reply(entries)
+def digest_reply(entries: Sequence[PortfolioEntry], facts: DigestFacts, portfolio: Portfolio | None = None) -> Reply:
+    """`portfolio`: the stored portfolio's first page (bot/scorecard.py); else built from `entries`."""
+    base = Reply(portfolio=portfolio) if portfolio is not None else portfolio_reply(entries)
     lines = [
         f"Missed check-ins this week: {len(facts.missed)}" + (f" ({', '.join(facts.missed)})" if facts.missed else ""),
         f"Escalations this week: {len(facts.escalations)}",
@@ -311,6 +313,7 @@ def digest_reply(entries: Sequence[PortfolioEntry], facts: DigestFacts) -> Reply
         lines.extend(f"  • {e}" for e in facts.shipped[:10])
     if facts.no_owner:
         lines.append("Without an owner: " + ", ".join(facts.no_owner))
+    lines.extend(digest_changes_lines(facts.changes))
     if facts.undeliverable:
         lines.append(f"⚠️ {facts.undeliverable} scheduled message(s) undeliverable: `pilotbot schedule` lists them.")
     return Reply(
@@ -319,6 +322,17 @@ def digest_reply(entries: Sequence[PortfolioEntry], facts: DigestFacts) -> Reply
         lines=tuple(lines),
         actions=(Action("Status", command="status"),),
     )
+
+
+def digest_changes_lines(changes: Sequence[str]) -> list[str]:
+    """What changed this week, from the stored gap transitions (a block of its own)."""
+    if not changes:
+        return ["Gap changes this week: none"]
+    return [f"Gap changes this week: {len(changes)}", *(f"  • {c}" for c in changes[:15])]
+
+
+def change_line(slug: str, gap: str, before: str | None, after: str) -> str:
+    return f"{slug}: {transition_phrase(gap, before, after)}"
 
 
 def digest_escalation_line(slug: str, kind: str, facts: dict[str, Any]) -> str:

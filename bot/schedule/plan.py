@@ -30,6 +30,7 @@ from bot.config import Settings
 from bot.lifecycle import policy
 from bot.ports import Destination
 from bot.schedule.cadence import latest_due, next_due, period_of
+from bot.scorecard import rescore_due
 from storage import outbox
 from storage.db import session_scope
 from storage.models import CheckIn, Escalation, EscalationKind, Pilot, Stage
@@ -52,6 +53,7 @@ class Planned:
     missed: int = 0
     no_owner: int = 0
     digests: int = 0
+    rescored: int = 0
 
 
 def grace_of(settings: Settings) -> timedelta:
@@ -116,6 +118,8 @@ def plan(engine: Engine, settings: Settings, now: datetime) -> Planned:
         out.reminders = _plan_followups(s, settings, now, reminder=True)
         out.missed = _plan_followups(s, settings, now, reminder=False)
         out.digests = _plan_digest(s, settings, now)
+        s.commit()
+        out.rescored = rescore_due(s, now, grace_of(settings))  # what time alone moved (bot/scorecard.py)
         s.commit()
     return out
 

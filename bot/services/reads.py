@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from bot.reports import PilotReport, PortfolioEntry, portfolio, report_from
+from bot.reports import PilotReport, PortfolioEntry, PortfolioPage, portfolio, portfolio_page, report_from
+from bot.scorecard import WeekCount, backfill, check, weekly_trend
 from bot.services.unit import ServiceBase, find_pilot
 from storage import repo
+from storage import scorecard as store
 from storage.db import session_scope
-from storage.models import AuditEvent, EvalPolicy, EvalRun, Measurement, Metric, Pilot
+from storage.models import AuditEvent, EvalPolicy, EvalRun, GapTransition, Measurement, Metric, Pilot
+from storage.scorecard import Counts
 from storage.snapshot import load as load_snapshot
+
+PORTFOLIO_SIZE = 25  # rows of a portfolio page (SPEC §8)
 
 PilotHistory = tuple[Pilot, list[EvalRun], EvalPolicy | None, list[tuple[Metric, list[Measurement]]]]
 
@@ -44,3 +49,41 @@ class Reads(ServiceBase):
         with self.reading(slug) as (s, pilot):
             assert pilot.id is not None
             return pilot, repo.audit_events(s, pilot.id, 20)
+
+    # ---- the stored scorecard (bounded reads; bot/scorecard.py keeps it current) ----
+
+    def portfolio_page(
+        self, filter_: str | None = None, page: int = 1, owner_ref: str | None = None, size: int = PORTFOLIO_SIZE
+    ) -> PortfolioPage:
+        with session_scope(self.engine) as s:
+            return portfolio_page(s, filter_, owner_ref, page, size)
+
+    def home_pages(self, owner_ref: str) -> tuple[PortfolioPage, PortfolioPage, PortfolioPage]:
+        """App Home: the viewer's pilots, the shipped ones, then the riskiest of all (bounded pages, one session)."""
+        from bot.home import HOME_PAGE, MAX_OWN
+
+        with session_scope(self.engine) as s:
+            return (
+                portfolio_page(s, "mine", owner_ref, 1, MAX_OWN),
+                portfolio_page(s, None, None, 1, HOME_PAGE),
+                portfolio_page(s, "production", None, 1, MAX_OWN),
+            )
+
+    def portfolio_counts(self) -> Counts:
+        with session_scope(self.engine) as s:
+            return store.counts(s)
+
+    def gap_history(self, slug: str, n: int = 50) -> list[GapTransition]:
+        with self.reading(slug) as (s, pilot):
+            assert pilot.id is not None
+            return store.transitions(s, pilot.id, n)
+
+    def trend(self, weeks: int = 12) -> list[WeekCount]:
+        with session_scope(self.engine) as s:
+            return weekly_trend(s, self.clock.now(), weeks)
+
+    def scorecard_check(self) -> list[str]:
+        return check(self.engine, self.clock.now(), self.grace)
+
+    def scorecard_backfill(self) -> int:
+        return backfill(self.engine, self.clock.now(), self.grace)

@@ -26,6 +26,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import ADMINS_EXAMPLE, Settings
 from bot.errors import NotFound, UserError
 from bot.ports import Actor
+from bot.scorecard import rescore
 from storage import outbox, repo
 from storage.db import session_scope
 from storage.models import AuditEvent, Escalation, Pilot
@@ -94,6 +95,7 @@ class UnitOfWork:
         now: datetime,
         pilot: Pilot | None,
         authorize: Callable[[], None] | None = None,
+        grace: timedelta | None = None,
     ) -> None:
         self.session = session
         self.actor = actor
@@ -101,6 +103,7 @@ class UnitOfWork:
         self.now = now
         self._pilot = pilot
         self._authorize = authorize
+        self.grace = grace if grace is not None else timedelta(hours=48)
         self._tracked: tuple[Any, tuple[str, ...], dict[str, Any], dict[str, Any] | None] | None = None
         sa.event.listen(session, "before_flush", _check_lengths)
         self.outbox: list[int] = []  # outbox rows this change created: delivered right after the commit
@@ -181,6 +184,8 @@ class UnitOfWork:
                 self.pilot.updated_at = self.now
             self.session.add(row)
             self.audit(before, {**context, **snapshot(row, *fields)})
+        if self._pilot is not None:  # the stored scorecard moves in the same transaction (bot/scorecard.py)
+            rescore(self.session, self._pilot, self.now, self.grace)
         self.session.commit()
 
 
@@ -260,7 +265,9 @@ class ServiceBase:
         the block ends (commit refuses otherwise)."""
         with session_scope(self.engine) as s:
             pilot = find_pilot(s, slug)
-            uow = UnitOfWork(s, actor, action, self.clock.now(), pilot, lambda: self.may_change(pilot, actor))
+            uow = UnitOfWork(
+                s, actor, action, self.clock.now(), pilot, lambda: self.may_change(pilot, actor), self.grace
+            )
             if authorize_now:
                 uow.authorize()
             if pilot_fields:
@@ -294,7 +301,7 @@ class ServiceBase:
     def unit(self, actor: Actor, action: str) -> Iterator[UnitOfWork]:
         """A change without a pilot to find first (registering one): commits on a clean exit."""
         with session_scope(self.engine) as s:
-            uow = UnitOfWork(s, actor, action, self.clock.now(), None)
+            uow = UnitOfWork(s, actor, action, self.clock.now(), None, grace=self.grace)
             yield uow
             uow.commit()
         self.committed(uow)

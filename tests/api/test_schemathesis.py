@@ -124,7 +124,7 @@ def test_schemathesis_finds_no_server_errors(live: tuple[str, str], tmp_path: Pa
     assert run.returncode == 0, out[-6000:]
     counts = re.search(r"(\d+) generated, (\d+) passed", out)
     assert counts is not None and counts.group(1) == counts.group(2) and int(counts.group(1)) > 100, out[-3000:]
-    assert "Operations:       10 selected / 10 total" in out and "Tested: 10" in out, out[-3000:]
+    assert "Operations:       11 selected / 11 total" in out and "Tested: 11" in out, out[-3000:]
     # The hooks send case files as text: valid JSONL and CSV bodies reach the server and are scored.
     accepted = {media for media, status in CASES_SENT if status == 201}
     assert {"application/x-ndjson", "text/csv"} <= accepted, sorted(set(CASES_SENT))[:20]

@@ -131,7 +131,7 @@ async def test_portfolio_status_and_help(slack: Slack) -> None:
     # The Slack-only tip closes the help; the notification text is capped, the blocks are whole.
     assert "with `share` to post" in str(help_answer["blocks"])
     unknown = (await slack.ask("frobnicate"))["text"]
-    assert "`frobnicate`" in unknown and "status [&lt;slug&gt;]" in unknown
+    assert "`frobnicate`" in unknown and "status [&lt;slug&gt; |" in unknown
 
 
 async def test_a_change_runs_as_the_slack_user(slack: Slack) -> None:
