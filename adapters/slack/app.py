@@ -23,7 +23,6 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters import lanes
 from adapters.lanes import Lanes
 from adapters.slack.client import ResponseUrls, make_slack_client
 from adapters.slack.inbound import (
@@ -280,7 +279,7 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
         if event.get("tab", "home") != "home":
             return
         user = str(event["user"])
-        mine, everyone, shipped = await lanes.portfolio(core.services.home_pages, f"slack:{user}")
+        mine, everyone, shipped = await surface.lanes.bulk(core.services.home_pages, f"slack:{user}")
         await client.views_publish(user_id=user, view=home_view(home_from_pages(mine, everyone, shipped)))
 
     @app.error

@@ -32,7 +32,7 @@ def document_path() -> Path:
     env = os.environ.get("OFREP_OPENAPI")
     if env:
         return Path(env)
-    for parent in Path(__file__).resolve().parents:
+    for parent in [*Path(__file__).resolve().parents, Path("/work")]:  # /work: a clone made elsewhere
         candidate = parent / "shared" / "schemas" / "ofrep-openapi.yaml"
         if candidate.is_file():
             return candidate

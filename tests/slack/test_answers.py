@@ -136,13 +136,13 @@ async def test_modal_submit_and_form_open_do_not_queue_behind_portfolio_builds(s
 
     seed(slack.core)
     release = threading.Event()
-    real_portfolio = slack.core.services.portfolio
+    real_pages = slack.core.services.home_pages
 
-    def stuck_portfolio() -> object:
+    def stuck_pages(owner_ref: str) -> object:
         release.wait(30)
-        return real_portfolio()
+        return real_pages(owner_ref)
 
-    slack.core.services.portfolio = stuck_portfolio  # type: ignore[method-assign]
+    slack.core.services.home_pages = stuck_pages  # type: ignore[method-assign]
     held = [asyncio.create_task(asyncio.to_thread(release.wait, 30)) for _ in range(40)]  # the default pool
     try:
         for i in range(6):  # six people open the App Home at once
