@@ -6,7 +6,6 @@ from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
 
-
 # The scheduler's own bookkeeping (how far it rescored for time alone): a server's start-up tick
 # may create it while a test's request runs, so it says nothing about what a request wrote.
 SCHEDULER_BOOKKEEPING = frozenset({"scorecard_mark"})
