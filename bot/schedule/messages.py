@@ -389,5 +389,9 @@ def gap_reopened_reply(slug: str, facts: dict[str, Any]) -> Reply:
         text=reopened_headline(slug, facts),
         tone=Tone.error,
         lines=(f"`status {slug}` shows what it needs; `pause {slug}` stops its check-ins while it is fixed.",),
-        actions=(Action("Status", command=f"status {slug}"), Action("History", command=f"history {slug}")),
+        actions=(
+            Action("Status", command=f"status {slug}"),
+            Action("History", command=f"history {slug}"),
+            kill_action(slug, "production gap reopened"),
+        ),
     )
