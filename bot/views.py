@@ -210,20 +210,7 @@ def portfolio_reply(entries: Sequence[PortfolioEntry], page: int = PORTFOLIO_PAG
             counts[r.gap.value][r.state.value] += 1
     # Pilots that need attention first; ready ones last; then by slug.
     ordered = sorted(entries, key=lambda e: (e.gaps.ready, e.pilot.slug))
-    rows = []
-    for e in ordered[:page]:
-        p = e.pilot
-        first_gap = next((r for r in e.gaps.results if r.state is not GapState.closed), None)
-        rows.append(
-            PortfolioRow(
-                slug=p.slug,
-                name=p.name,
-                states=tuple(r.state for r in e.gaps.results),  # type: ignore[arg-type]
-                ready=e.gaps.ready,
-                owner=owner_label(p.owner_platform, p.owner_id, p.owner_name),
-                next_step=next_step(p.slug, first_gap, short=True) if first_gap else READY,
-            )
-        )
+    rows = [portfolio_row(e) for e in ordered[:page]]
     return Reply(
         portfolio=Portfolio(ready, len(active), summary, tuple(rows), max(0, len(entries) - page), counts),
     )
