@@ -43,7 +43,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from storage.models import CheckIn, Escalation
+from storage.models import CheckIn, Escalation, Pilot, Stage
 
 # After this many failed sends a message is reported undeliverable (logged, shown in `status` and
 # `schedule`). It is still retried at the capped backoff (hourly), so an outage loses nothing.
@@ -80,14 +80,18 @@ def _claim(
 def claim_checkins(
     session: Session, now: datetime, lease: timedelta, platforms: Sequence[str], limit: int
 ) -> dict[int, datetime | None]:
-    """Due, unanswered, unsent check-ins whose owner is on a platform we can send to."""
+    """Due, unanswered, unsent check-ins of running pilots whose owner is on a platform we can send
+    to. A check-in planned before a pause (still pending, e.g. in backoff) is not sent while the
+    pilot is paused or retired (SPEC §8)."""
     if not platforms:
         return {}
+    running = sa.select(col(Pilot.id)).where(col(Pilot.stage).in_([Stage.pilot.value, Stage.production.value]))
     where = sa.and_(
         _pending(CheckIn, now, lease),
         col(CheckIn.answered_at).is_(None),
         col(CheckIn.due_at) <= now,
         sa.or_(*[col(CheckIn.owner_ref).like(f"{p}:%") for p in platforms]),
+        col(CheckIn.pilot_id).in_(running),
     )
     return _claim(session, CheckIn, where, col(CheckIn.due_at), now, limit)
 

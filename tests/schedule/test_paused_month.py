@@ -61,3 +61,22 @@ def test_paused_pilot_gets_nothing_for_a_month_and_resumes_without_backlog(core:
     assert not [m for m in after if "2026-W42" in m.text]
     # The only escalation is W47's own, due + 48 h after the resumed check-in went unanswered.
     assert [m.at for m in after if m.dest == "CP"] == [datetime(2026, 11, 18, 8, 0, tzinfo=UTC)]
+
+
+def test_a_checkin_still_pending_when_the_pilot_is_paused_is_not_sent(core: Core, clock: FixedClock) -> None:
+    """The Monday check-in is refused once (pending, in backoff); the owner pauses the pilot: no
+    retry delivers it while paused."""
+    clock.set(START)
+    s = core.services
+    s.new_pilot(PAULA, "paused-bot", None)
+    s.set_owner(PAULA, "paused-bot", UserRef("UP", "Paula"))
+    s.set_cadence(PAULA, "paused-bot", 0, "09:00", "Europe/Berlin")
+    slack = RecordingNotifier("slack", clock, fail_next=1)
+    delivery = Delivery(core.engine, core.settings, clock, {"slack": slack})
+    clock.set(datetime(2026, 10, 12, 7, 0, tzinfo=UTC))  # W42's moment: the send is refused
+    assert asyncio.run(delivery.tick()).failed == 1
+    s.pause(PAULA, "paused-bot", "vendor outage")
+    for _ in range(48):
+        clock.advance(STEP)
+        asyncio.run(delivery.tick())
+    assert [m for m in slack.sent if m.reply.form is not None] == []
