@@ -18,6 +18,7 @@ from bot.evalscore import EvalScore
 from bot.gaps import improvement, verdict
 from bot.gate import GateVerdict
 from bot.lifecycle import portfolio_line
+from bot.replies import READY
 from bot.reports import PilotReport, PortfolioEntry, PortfolioPage
 from bot.schedule.messages import eval_headline
 from bot.scorecard import WeekCount
@@ -156,23 +157,24 @@ def gaps_doc(results: Any) -> list[dict[str, str]]:
     return [{"gap": r.gap.value, "label": r.gap.label, "state": r.state.value, "reason": r.reason} for r in results]
 
 
+def pilot_entry_doc(e: PortfolioEntry) -> dict[str, Any]:
+    """One pilot's row of a portfolio answer (the list page and a one-pilot token's list alike)."""
+    p = e.pilot
+    first = next((r for r in e.gaps.results if r.state.value != "closed"), None)
+    return {
+        "slug": p.slug,
+        "name": p.name,
+        "stage": p.stage,
+        "owner": owner_label(p.owner_platform, p.owner_id, p.owner_name),
+        "ready": e.gaps.ready,
+        "gaps": gaps_doc(e.gaps.results),
+        "next_step": next_step(p.slug, first, short=True) if first else READY,
+    }
+
+
 def portfolio_doc(entries: list[PortfolioEntry]) -> dict[str, Any]:
     ready = sum(1 for e in entries if e.gaps.ready)
-    pilots = []
-    for e in sorted(entries, key=lambda e: e.pilot.slug):
-        p = e.pilot
-        first = next((r for r in e.gaps.results if r.state.value != "closed"), None)
-        pilots.append(
-            {
-                "slug": p.slug,
-                "name": p.name,
-                "stage": p.stage,
-                "owner": owner_label(p.owner_platform, p.owner_id, p.owner_name),
-                "ready": e.gaps.ready,
-                "gaps": gaps_doc(e.gaps.results),
-                "next_step": next_step(p.slug, first, short=True) if first else "ready to ship",
-            }
-        )
+    pilots = [pilot_entry_doc(e) for e in sorted(entries, key=lambda e: e.pilot.slug)]
     summary = portfolio_line((e.pilot.stage, e.gaps.ready) for e in entries)
     return {"summary": summary, "ready": ready, "total": len(entries), "pilots": pilots}
 
@@ -307,21 +309,7 @@ def portfolio_page_doc(page: PortfolioPage) -> dict[str, Any]:
     from bot.views import header_line
 
     counts = page.counts
-    pilots = []
-    for e in page.entries:
-        p = e.pilot
-        first = next((r for r in e.gaps.results if r.state.value != "closed"), None)
-        pilots.append(
-            {
-                "slug": p.slug,
-                "name": p.name,
-                "stage": p.stage,
-                "owner": owner_label(p.owner_platform, p.owner_id, p.owner_name),
-                "ready": e.gaps.ready,
-                "gaps": gaps_doc(e.gaps.results),
-                "next_step": next_step(p.slug, first, short=True) if first else "ready to ship",
-            }
-        )
+    pilots = [pilot_entry_doc(e) for e in page.entries]
     return {
         "summary": header_line(counts),
         "ready": counts.ready,
