@@ -323,28 +323,32 @@ async def post_ship(request: web.Request) -> web.Response:
     return web.json_response({"pilot": slug, "stage": out.pilot.stage if out.pilot else None, **pl.outcome_doc(out)})
 
 
-async def post_void_eval(request: web.Request) -> web.Response:
+async def _void(request: web.Request, what: str) -> web.Response:
+    """`void` over REST: the latest eval run, a metric's latest measurement, or the metric itself."""
     slug = _slug(request)
-    await asyncio.to_thread(_core(request).services.require_pilot, slug)
+    key = _metric(request) if what != "eval" else None
+    services = _core(request).services
+    await asyncio.to_thread(services.require_pilot, slug)  # 404 before reading the body
     reason = pl.text_field(await _optional_object(request), "reason", ("reason",))
-    out = await asyncio.to_thread(_core(request).services.void_eval, _actor(request), slug, reason)
-    return web.json_response({"pilot": slug, **pl.outcome_doc(out)})
+    actor = _actor(request)
+    if key is None:
+        out = await asyncio.to_thread(services.void_eval, actor, slug, reason)
+    else:
+        use_case = services.void_measurement if what == "measure" else services.void_baseline
+        out = await asyncio.to_thread(use_case, actor, slug, key, reason)
+    return web.json_response({"pilot": slug, **({"metric": key} if key else {}), **pl.outcome_doc(out)})
+
+
+async def post_void_eval(request: web.Request) -> web.Response:
+    return await _void(request, "eval")
 
 
 async def post_void_measurement(request: web.Request) -> web.Response:
-    slug, key = _slug(request), _metric(request)
-    await asyncio.to_thread(_core(request).services.require_pilot, slug)
-    reason = pl.text_field(await _optional_object(request), "reason", ("reason",))
-    out = await asyncio.to_thread(_core(request).services.void_measurement, _actor(request), slug, key, reason)
-    return web.json_response({"pilot": slug, "metric": key, **pl.outcome_doc(out)})
+    return await _void(request, "measure")
 
 
 async def post_void_metric(request: web.Request) -> web.Response:
-    slug, key = _slug(request), _metric(request)
-    await asyncio.to_thread(_core(request).services.require_pilot, slug)
-    reason = pl.text_field(await _optional_object(request), "reason", ("reason",))
-    out = await asyncio.to_thread(_core(request).services.void_baseline, _actor(request), slug, key, reason)
-    return web.json_response({"pilot": slug, "metric": key, **pl.outcome_doc(out)})
+    return await _void(request, "baseline")
 
 
 async def openapi(request: web.Request) -> web.Response:
