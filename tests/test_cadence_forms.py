@@ -131,13 +131,17 @@ def test_only_owner_may_answer(core: Core) -> None:
 # ---- `answer`: the check-in form as one command (SPEC §8) ------------------------------------
 
 
-def _counts(core: Core) -> tuple[int, int]:
-    from sqlmodel import select
+def _counts(core: Core, live: bool = True) -> tuple[int, int]:
+    """Measurements and eval runs (`live`: the non-void ones the rules read)."""
+    from sqlmodel import col, select
 
     from storage.models import EvalRun, Measurement
 
     with session_scope(core.engine) as s:
-        return len(s.exec(select(Measurement)).all()), len(s.exec(select(EvalRun)).all())
+        m, e = select(Measurement), select(EvalRun)
+        if live:
+            m, e = m.where(col(Measurement.voided_at).is_(None)), e.where(col(EvalRun.voided_at).is_(None))
+        return len(s.exec(m).all()), len(s.exec(e).all())
 
 
 def test_answer_command_records_the_current_week_in_one_line(core: Core, clock: FixedClock) -> None:
@@ -198,6 +202,7 @@ def test_answer_twice_records_once_and_a_different_answer_replaces(core: Core) -
     other = core.router.handle("answer support-drafts handle_time 8 revision_rate 20", BOB)
     assert any("replaces the answer you gave" in x for x in other.lines)
     assert _counts(core) == (base[0] + 2, base[1])  # the first answer's values and eval run withdrawn
+    assert _counts(core, live=False) == (base[0] + 4, base[1] + 1)  # ... kept, marked void
     card = core.router.handle("status support-drafts", BOB).card
     assert card is not None
     assert {m.key: m.text for m in card.metrics}["handle_time"] == "handle_time 14 → 8 min (−43%, better)"

@@ -40,7 +40,7 @@ from storage.models import CheckIn, Escalation, EvalRun, Measurement, Metric, Pi
 
 _PERIOD_RE = re.compile(r"\d{4}-W\d{2}")
 ALREADY_RECORDED = "Already recorded: this answer for {period} was saved before; nothing changed."
-REPLACED = "This replaces the answer you gave for {period} earlier; its values were withdrawn."
+REPLACED = "This replaces the answer you gave for {period} earlier; its values were withdrawn (kept, marked void)."
 
 
 def form_failed_reply(form: CheckinForm) -> Reply:
@@ -180,17 +180,21 @@ def _record(
     return lines, alerts
 
 
+VOID_REASON = "replaced by a second answer to the same check-in"
+
+
 def _withdraw(uow: UnitOfWork, checkin: CheckIn) -> dict[str, Any]:
-    """Removes the first answer's records of this period; returns its values for the audit event."""
+    """Voids the first answer's records of this period (void, never delete: SPEC §8); returns its
+    values for the audit event."""
     s = uow.session
     report = checkin.report or {}
     ids = [i for i in report.get("measurement_ids") or [] if isinstance(i, int)]
-    for row in s.exec(select(Measurement).where(col(Measurement.id).in_(ids))) if ids else []:
-        s.delete(row)
+    measurements = list(s.exec(select(Measurement).where(col(Measurement.id).in_(ids)))) if ids else []
     run_id = report.get("eval_run_id")
     run = s.get(EvalRun, run_id) if isinstance(run_id, int) else None
-    if run is not None:
-        s.delete(run)
+    for row in [*measurements, *([run] if run is not None else [])]:
+        row.voided_at, row.voided_by, row.void_reason = uow.now, uow.actor.ref, VOID_REASON
+        s.add(row)
     s.flush()
     return {
         "replaced": True,

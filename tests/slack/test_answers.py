@@ -67,8 +67,12 @@ async def test_a_different_second_answer_replaces_the_first_and_says_so(slack: S
     text = (await slack.fake.wait_for("chat.postMessage", 2))[1].params["text"]
     assert "replaces the answer you gave" in text
     with Session(slack.core.engine) as s:
-        assert sorted(m.value for m in s.exec(select(Measurement))) == [8.0, 20.0]
-        assert not list(s.exec(select(EvalRun)))  # the first answer's eval run is withdrawn
+        live = s.exec(select(Measurement).where(col(Measurement.voided_at).is_(None)))
+        assert sorted(m.value for m in live) == [8.0, 20.0]
+        voided = list(s.exec(select(Measurement).where(col(Measurement.voided_at).is_not(None))))
+        assert sorted(m.value for m in voided) == [9.0, 21.0]  # void, never deleted (SPEC §8)
+        [run] = s.exec(select(EvalRun))  # the first answer's eval run: kept, marked void
+        assert run.voided_at is not None and run.void_reason == voided[0].void_reason
         checkins = list(s.exec(select(CheckIn)))
         assert len(checkins) == 1 and checkins[0].report and checkins[0].report["values"]["handle_time"] == 8.0
         audit = list(s.exec(select(AuditEvent).where(col(AuditEvent.action) == "checkin_answer")))

@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 from aiohttp.test_utils import TestClient
-from sqlmodel import select
+from sqlmodel import col, select
 
 from adapters.teams.render import TEAMS_MESSAGE_LIMIT, render_card
 from bot.core import Core
@@ -119,7 +119,12 @@ async def test_the_same_card_submitted_twice_records_once(
     assert "replaces the answer you gave" in connector.sent()[-1].card_text.replace("\\", "")
     with session_scope(teams_core.engine) as s:
         rows = s.exec(select(Measurement).where(Measurement.source == "checkin"))
-        assert sorted(m.value for m in rows) == [8.0, 21.0]
+        live = sorted(m.value for m in rows if m.voided_at is None)
+        assert live == [8.0, 21.0]
+        voided = s.exec(select(Measurement).where(col(Measurement.voided_at).is_not(None)))
+        assert sorted(m.value for m in voided) == [9.0, 21.0]  # the first answer: void, never deleted
+        runs = s.exec(select(EvalRun).order_by(col(EvalRun.id))).all()
+        assert [r.voided_at is not None for r in runs] == [True, False]  # the first answer's run: void
 
 
 async def test_reminder_card_can_open_the_form(client: TestClient, connector: FakeConnector, teams_core: Core) -> None:
