@@ -82,10 +82,14 @@ def claim_checkins(
 ) -> dict[int, datetime | None]:
     """Due, unanswered, unsent check-ins of running pilots whose owner is on a platform we can send
     to. A check-in planned before a pause (still pending, e.g. in backoff) is not sent while the
-    pilot is paused or retired (SPEC §8)."""
+    pilot is paused or retired, nor after `resume`: a resumed pilot starts at its next cadence
+    moment, with no backlog (SPEC §8)."""
     if not platforms:
         return {}
-    running = sa.select(col(Pilot.id)).where(col(Pilot.stage).in_([Stage.pilot.value, Stage.production.value]))
+    running = sa.select(col(Pilot.id)).where(
+        col(Pilot.stage).in_([Stage.pilot.value, Stage.production.value]),
+        sa.or_(col(Pilot.resumed_at).is_(None), col(Pilot.resumed_at) <= col(CheckIn.due_at)),
+    )
     where = sa.and_(
         _pending(CheckIn, now, lease),
         col(CheckIn.answered_at).is_(None),

@@ -65,7 +65,7 @@ def test_paused_pilot_gets_nothing_for_a_month_and_resumes_without_backlog(core:
 
 def test_a_checkin_still_pending_when_the_pilot_is_paused_is_not_sent(core: Core, clock: FixedClock) -> None:
     """The Monday check-in is refused once (pending, in backoff); the owner pauses the pilot: no
-    retry delivers it while paused."""
+    retry delivers it while paused, nor after the resume (no backlog): the next one is next week's."""
     clock.set(START)
     s = core.services
     s.new_pilot(PAULA, "paused-bot", None)
@@ -80,3 +80,8 @@ def test_a_checkin_still_pending_when_the_pilot_is_paused_is_not_sent(core: Core
         clock.advance(STEP)
         asyncio.run(delivery.tick())
     assert [m for m in slack.sent if m.reply.form is not None] == []
+    s.resume(PAULA, "paused-bot")
+    while clock.now() < datetime(2026, 10, 19, 8, 0, tzinfo=UTC):  # past W43's moment (09:00 Berlin)
+        clock.advance(STEP)
+        asyncio.run(delivery.tick())
+    assert [m.reply.form.period for m in slack.sent if m.reply.form is not None] == ["2026-W43"]
