@@ -186,9 +186,7 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return any(t == "*" or t.removeprefix("W/") == etag for t in tags)
 
 
-def _bulk_from_memory(
-    state: OfrepState, secret: str, if_none_match: str | None
-) -> tuple[str, bytes | None] | None:
+def _bulk_from_memory(state: OfrepState, secret: str, if_none_match: str | None) -> tuple[str, bytes | None] | None:
     """On the event loop: (ETag, body or None for 304) from the cache, else None (ask the database)."""
     flags = state.flags
     info = flags.cached_token(secret)

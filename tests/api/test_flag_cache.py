@@ -92,9 +92,7 @@ async def test_a_change_made_elsewhere_is_served_within_fresh_for(api: Api) -> N
     pilot: sa.Table = Pilot.__table__  # type: ignore[attr-defined]
     with api.core.engine.begin() as conn:
         gen = store.bump_generation(conn)
-        conn.execute(
-            pilot.update().where(pilot.c.slug == "legal-intake").values(flag_on=False, flag_version=gen)
-        )
+        conn.execute(pilot.update().where(pilot.c.slug == "legal-intake").values(flag_on=False, flag_version=gen))
     assert await value(api, "legal-intake", api.admin) == (200, True)  # still inside FRESH_FOR
     ticks.t += 1.01
     assert await value(api, "legal-intake", api.admin) == (200, False)
