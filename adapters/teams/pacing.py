@@ -42,6 +42,7 @@ THREAD_LIMITS: tuple[Limit, ...] = (
 GLOBAL_LIMIT = Limit(30, 1.0, 1)
 # Pace to limit / (1 + MARGIN): a request that leaves on time can reach Teams a little late.
 MARGIN = 0.05
+_EPSILON = 1e-9  # a clock that woke "at" a slot may read a rounding error short of it
 
 
 class Conversation:
@@ -115,7 +116,7 @@ class TeamsPacer:
         while True:
             now = self.clock()
             free = per_conversation.next_slot(max(now, self.blocked_until))
-            if free > now:
+            if free - now > _EPSILON:
                 await self.sleep(free - now)
                 continue  # others may have taken the conversation, or a 429 come in, meanwhile
             slot = self._global.take(self._global.next_slot(now)) if self._global is not None else now
