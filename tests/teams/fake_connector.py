@@ -95,7 +95,8 @@ class FakeConnector:
     members: dict[str, dict[str, Any]] = field(default_factory=dict)  # 29: id -> TeamsChannelAccount JSON
     calls: list[Call] = field(default_factory=list)
     fail_with: int | None = None  # answer activities with this status instead of 200
-    refusals: list[tuple[int, int | None]] = field(default_factory=list)  # (status, Retry-After) for the next sends
+    # (status, Retry-After, which calls: "any", "activity" or "create") for the next sends
+    refusals: list[tuple[int, float | None, str]] = field(default_factory=list)
     throttle: Throttle | None = None  # enforce Teams' rate limits (429 + Retry-After past them)
     clock: Callable[[], float] = time.monotonic
     server: TestServer | None = None
@@ -113,10 +114,10 @@ class FakeConnector:
         """The activities the connector took (what a Teams user sees)."""
         return [c for c in self.sent() if c.status == 200]
 
-    def refuse(self, status: int, times: int = 1, retry_after: float | None = None) -> None:
-        """Answer the next `times` sends (activities and create-conversation) with `status`
-        (429/503 with Retry-After when given)."""
-        self.refusals.extend([(status, retry_after)] * times)
+    def refuse(self, status: int, times: int = 1, retry_after: float | None = None, on: str = "any") -> None:
+        """Answer the next `times` sends (`on`: "any", only "activity" or only "create" conversation)
+        with `status` (429/503 with Retry-After when given)."""
+        self.refusals.extend([(status, retry_after, on)] * times)
 
     async def start(self) -> None:
         app = web.Application()
@@ -145,11 +146,13 @@ class FakeConnector:
             )
         )
 
-    def _refusal(self, request: web.Request, body: dict[str, Any], keys: list[str]) -> web.Response | None:
+    def _refusal(self, kind: str, request: web.Request, body: dict[str, Any], keys: list[str]) -> web.Response | None:
         """The refusal this call gets (recorded), or None when it goes through."""
         status, retry_after = 0, None
-        if self.refusals:
-            status, retry_after = self.refusals.pop(0)
+        mine = next((r for r in self.refusals if r[2] in ("any", kind)), None)
+        if mine is not None:
+            self.refusals.remove(mine)
+            status, retry_after, _ = mine
         elif self.throttle is not None:
             wait = self.throttle.retry_after(keys, self.clock())
             if wait > 0:
@@ -163,7 +166,7 @@ class FakeConnector:
 
     async def activity(self, request: web.Request) -> web.Response:
         body = await request.json()
-        refused = self._refusal(request, body, [f"send:{request.match_info['cid']}"])
+        refused = self._refusal("activity", request, body, [f"send:{request.match_info['cid']}"])
         if refused is not None:
             return refused
         if self.fail_with is not None:
@@ -175,7 +178,7 @@ class FakeConnector:
     async def create_conversation(self, request: web.Request) -> web.Response:
         body = await request.json()
         members = [m.get("id", "") for m in body.get("members") or []]
-        refused = self._refusal(request, body, [f"create:{m}" for m in members])
+        refused = self._refusal("create", request, body, [f"create:{m}" for m in members])
         if refused is not None:
             return refused
         self._record(request, body)

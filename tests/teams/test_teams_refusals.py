@@ -6,20 +6,15 @@ arrived. (A short Retry-After is waited out inside the attempt: tests/teams/test
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlmodel import select
 
 from adapters import scheduling
-from adapters.server import build_web_app
-from adapters.teams.app import TEAMS_NOTIFIER
 from adapters.teams.notifier import MAX_WAIT
-from adapters.teams.pacing import TeamsPacer
 from bot.clock import FixedClock
-from bot.core import Core, build_core
+from bot.core import Core
 from bot.ports import Actor
 from bot.schedule.deliver import Delivery
 from storage.db import session_scope
@@ -32,32 +27,6 @@ DANA = Actor("teams", "aad-dana", "Dana Ops")
 ADMIN = Actor("console", "root")
 DM_PATH = f"/v3/conversations/{p.PERSONAL_DANA}/activities"
 CHANNEL_PATH = f"/v3/conversations/{p.CHANNEL}/activities"
-
-
-@pytest.fixture
-def quiet_core(core: Core) -> Core:
-    """Teams (anonymous) with no interval tick: the test runs each tick itself with the fixed clock."""
-    settings = core.settings.model_copy(update={"teams_allow_anonymous": True, "pilotbot_scheduler": False})
-    return build_core(settings, core.clock, core.engine, migrate=False)
-
-
-@pytest.fixture
-async def server(quiet_core: Core) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(build_web_app(quiet_core), host="127.0.0.1", port=0)) as c:
-        yield c
-
-
-@pytest.fixture
-def vt(server: TestClient, quiet_core: Core) -> VirtualTime:
-    """The Teams pacer on virtual time that follows the outbox's FixedClock (a Retry-After has
-    passed once the test moved the clock past it)."""
-    clock = quiet_core.clock
-    assert isinstance(clock, FixedClock) and server.app is not None
-    vt = VirtualTime(lambda: clock.now().timestamp())
-    notifier = server.app[TEAMS_NOTIFIER]
-    notifier.pacer = TeamsPacer(clock=vt.clock, sleep=vt.sleep)
-    notifier.send = vt.track(notifier.send)  # type: ignore[method-assign]
-    return vt
 
 
 def delivery_of(client: TestClient) -> Delivery:
