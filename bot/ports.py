@@ -113,6 +113,15 @@ class Unreachable(Exception):
         super().__init__(f"no conversation with {destination.key} yet")
 
 
+class Throttled(Exception):
+    """The platform asked every sender to wait (HTTP 429 + Retry-After) longer than one attempt
+    waits: the message stays pending and is not tried again before `retry_after` seconds."""
+
+    def __init__(self, retry_after: float, detail: str) -> None:
+        self.retry_after = max(0.0, retry_after)
+        super().__init__(detail)
+
+
 class Notifier(Protocol):
     """Outbound messages; implemented by each chat adapter, used by the scheduler.
 

@@ -125,8 +125,11 @@ def backoff(attempts: int, base: float = 30.0) -> timedelta:
     return timedelta(seconds=min(3600.0, base * 2 ** max(0, attempts - 1)))
 
 
-def mark_failed(session: Session, model: Any, row_id: int, now: datetime, error: str, base: float = 30.0) -> int:
-    """Release the claim and schedule the retry; returns the attempt count."""
+def mark_failed(
+    session: Session, model: Any, row_id: int, now: datetime, error: str, base: float = 30.0, not_before: float = 0.0
+) -> int:
+    """Release the claim and schedule the retry (the backoff, and at least `not_before` seconds: a
+    platform's Retry-After); returns the attempt count."""
     row = session.get(model, row_id)
     if row is None:
         return 0
@@ -135,7 +138,10 @@ def mark_failed(session: Session, model: Any, row_id: int, now: datetime, error:
         sa.update(model)
         .where(col(model.id) == row_id, col(model.sent_at).is_(None))
         .values(
-            attempts=attempts, last_error=error[:500], claimed_at=None, next_attempt_at=now + backoff(attempts, base)
+            attempts=attempts,
+            last_error=error[:500],
+            claimed_at=None,
+            next_attempt_at=now + max(backoff(attempts, base), timedelta(seconds=not_before)),
         )
     )
     session.commit()

@@ -107,3 +107,14 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture
 def core(settings: Settings, clock: FixedClock, engine: Engine) -> Core:
     return build_core(settings, clock, engine, migrate=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_teams_pacers() -> Iterator[None]:
+    """The Teams pacer is per bot and process (adapters/teams/pacing.py): no test inherits another's
+    conversations or 429 hold."""
+    from adapters.teams import pacing
+
+    pacing._PACERS.clear()
+    yield
+    pacing._PACERS.clear()

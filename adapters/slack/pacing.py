@@ -23,25 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
+from adapters.pacing import Budget, Clock, Limit, Sleep, scaled_time
 
-
-@dataclass(frozen=True)
-class Limit:
-    """At most `calls` per `per` seconds; `burst` of them may go back to back after a quiet spell."""
-
-    calls: int
-    per: float = 60.0
-    burst: int = 1
-
-    def __post_init__(self) -> None:
-        if self.calls < 1 or self.per <= 0 or not 1 <= self.burst <= self.calls:
-            raise ValueError(f"a limit needs calls >= 1, per > 0 and 1 <= burst <= calls, got {self}")
+__all__ = ["Clock", "Limit", "Pacer", "Sleep", "scaled_limits", "scaled_time", "tier"]
 
 
 def tier(per_minute: int) -> Limit:
@@ -83,31 +69,6 @@ MARGIN = 0.05
 _CHANNEL_PRUNE_AT = 4096
 
 
-class _Budget:
-    """The reserved slots of one method (or one channel): a GCRA spacing with a burst, plus the
-    last `calls` slots so that no window of `per * (1 + margin)` seconds holds more than `calls`."""
-
-    def __init__(self, limit: Limit, margin: float) -> None:
-        self.window = limit.per * (1 + margin)
-        self.interval = self.window / limit.calls
-        self.burst = limit.burst
-        self.tat = float("-inf")  # theoretical arrival time of the next call at the steady rate
-        self.slots: deque[float] = deque(maxlen=limit.calls)
-
-    def next_slot(self, earliest: float) -> float:
-        """The first time at or after `earliest` this budget allows (nothing is taken)."""
-        slot = max(earliest, self.tat - (self.burst - 1) * self.interval)
-        if len(self.slots) == self.slots.maxlen:
-            slot = max(slot, self.slots[0] + self.window)
-        return slot
-
-    def take(self, slot: float) -> float:
-        """Records a call at `slot` (never earlier than the slots already taken)."""
-        self.tat = max(self.tat, slot) + self.interval
-        self.slots.append(slot)
-        return slot
-
-
 class Pacer:
     """Hands out send slots per Slack method (and per channel), and holds a method back after a 429.
 
@@ -131,8 +92,8 @@ class Pacer:
         self.sleep = sleep
         self.blocked_until: dict[str, float] = {}
         self.throttles = 0  # 429s recorded (for logs and the bench)
-        self._methods: dict[str, _Budget] = {}
-        self._channels: dict[tuple[str, str], _Budget] = {}
+        self._methods: dict[str, Budget] = {}
+        self._channels: dict[tuple[str, str], Budget] = {}
 
     def reserve(self, method: str) -> float:
         """The clock time at which a call of `method` may go (now or later); the slot is taken.
@@ -145,10 +106,10 @@ class Pacer:
             return slot
         budget = self._methods.get(method)
         if budget is None:
-            budget = self._methods[method] = _Budget(limit, self.margin)
+            budget = self._methods[method] = Budget(limit, self.margin)
         return budget.take(budget.next_slot(slot))
 
-    def _channel_budget(self, method: str, channel: str | None) -> _Budget | None:
+    def _channel_budget(self, method: str, channel: str | None) -> Budget | None:
         limit = self.channel_limits.get(method)
         if limit is None or not channel:
             return None
@@ -159,7 +120,7 @@ class Pacer:
                 now = self.clock()
                 for k in [k for k, b in self._channels.items() if b.tat <= now]:
                     del self._channels[k]
-            budget = self._channels[key] = _Budget(limit, self.margin)
+            budget = self._channels[key] = Budget(limit, self.margin)
         return budget
 
     async def acquire(self, method: str, channel: str | None = None) -> None:
@@ -203,16 +164,3 @@ def scaled_limits(limits: Mapping[str, Limit], factor: float) -> dict[str, Limit
         m: Limit(max(1, round(x.calls * factor)), x.per, max(1, min(round(x.burst * factor), round(x.calls * factor))))
         for m, x in limits.items()
     }
-
-
-def scaled_time(factor: float) -> tuple[Clock, Sleep]:
-    """A clock running `factor` times faster than real time, and the sleep that goes with it:
-    the bench replays Slack's per-minute limits in 60/factor real seconds."""
-
-    def clock() -> float:
-        return time.monotonic() * factor
-
-    async def sleep(seconds: float) -> None:
-        await asyncio.sleep(seconds / factor)
-
-    return clock, sleep

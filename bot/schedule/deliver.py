@@ -4,9 +4,10 @@ One `tick()`: plan rows, then drain due check-ins and outbox rows with claim -> 
 (storage/outbox.py explains the protocol, why PostgreSQL uses SKIP LOCKED, and the one window
 where a duplicate remains possible). Database work runs in worker threads (sync sessions); sends
 run concurrently up to `concurrency`. Each message is worded just before it is sent (compose.py).
-A failed send releases its claim with backoff (`next_attempt_at`) and is told to the
-`on_send_failure` observers (the /metrics counter); after `outbox.MAX_ATTEMPTS` failures the row
-is undeliverable: logged, listed by `pilotbot schedule`, counted in the digest.
+A failed send releases its claim with backoff (`next_attempt_at`; never before the Retry-After of a
+`Throttled` send) and is told to the `on_send_failure` observers (the /metrics counter); after
+`outbox.MAX_ATTEMPTS` failures the row is undeliverable: logged, listed by `pilotbot schedule`,
+counted in the digest.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlmodel import col, select
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.ports import Destination, MessageRef, Notifier, Notifiers, Unreachable
+from bot.ports import Destination, MessageRef, Notifier, Notifiers, Throttled, Unreachable
 from bot.replies import Reply
 from bot.reports import pilot_reports
 from bot.schedule.compose import checkin_reply_for, escalation_reply, facts_of
@@ -378,7 +379,13 @@ class Delivery:
         def record() -> int:
             with session_scope(self.engine) as s:
                 return outbox.mark_failed(
-                    s, model, row_id, self.clock.now(), _error_text(exc), self.settings.pilotbot_tick_seconds
+                    s,
+                    model,
+                    row_id,
+                    self.clock.now(),
+                    _error_text(exc),
+                    self.settings.pilotbot_tick_seconds,
+                    not_before=exc.retry_after if isinstance(exc, Throttled) else 0.0,
                 )
 
         attempts = await asyncio.to_thread(record)
