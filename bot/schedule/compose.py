@@ -21,6 +21,7 @@ from bot.schedule.messages import (
     DigestFacts,
     bar_lowered_reply,
     change_line,
+    channel_unreachable_reply,
     checkin_prompt,
     digest_escalation_line,
     digest_reply,
@@ -78,6 +79,8 @@ def escalation_reply(s: Session, esc: Escalation, dest: Destination, settings: S
         return no_owner_reply(pilot.name, pilot.slug)
     if kind == EscalationKind.owner_unreachable.value:
         return owner_unreachable_reply(pilot.slug, _unreachable(facts))
+    if kind == EscalationKind.channel_unreachable.value:
+        return channel_unreachable_reply(pilot.slug, facts)
     if kind == EscalationKind.shipped.value:
         return shipped_reply(pilot.slug, facts)
     if kind == EscalationKind.gap_reopened.value:
