@@ -16,6 +16,7 @@ from bot.gaps import CheckInFacts, is_missed
 from bot.ports import Destination
 from bot.replies import Portfolio, Reply, mention
 from bot.reports import PilotReport, pilot_report
+from bot.schedule import channels
 from bot.schedule.messages import (
     EVAL_KINDS,
     DigestFacts,
@@ -95,7 +96,8 @@ def escalation_reply(s: Session, esc: Escalation, dest: Destination, settings: S
     report = pilot_report(s, pilot, now, grace_of(settings))
     if dest.is_channel:
         return missed_channel_reply(_owner_of(facts), report, period, due_at, settings.pilotbot_checkin_grace_hours)
-    return missed_owner_reply(report, period, pilot.escalation_channel_name if pilot.escalation_channel_id else None)
+    told = pilot.escalation_channel_id is not None and channels.open_episode(s, pilot) is None
+    return missed_owner_reply(report, period, pilot.escalation_channel_name if told else None)
 
 
 def _owner_of(facts: dict[str, Any]) -> str:

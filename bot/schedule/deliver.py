@@ -326,7 +326,8 @@ class Delivery:
         told: list[int] = []  # DMs opened by a channel that refused the post (channels.py)
         try:
             jobs = await asyncio.to_thread(self._escalation_jobs, row_id)
-            for job in jobs:
+            while jobs:
+                job = jobs.pop(0)
                 sending = job.dest.platform
                 try:
                     ref = await self._deliver(job)
@@ -340,6 +341,11 @@ class Delivery:
                     log.warning("escalation %s: %s refused the post: %s", row_id, job.dest.key, exc.reason or exc)
                     ref = {"unreachable": exc.reason or "unreachable"}
                     told.extend(await asyncio.to_thread(self._channel_refused, row_id, job.dest, exc.reason))
+                    await asyncio.to_thread(self._record_target, row_id, job.dest, ref)
+                    # The rest is worded again, knowing the channel was not told (the owner's copy
+                    # of a missed review says "#x was told" only when it was).
+                    jobs = await asyncio.to_thread(self._escalation_jobs, row_id)
+                    continue
                 sending = None
                 await asyncio.to_thread(self._record_target, row_id, job.dest, ref)
         except Exception as exc:  # noqa: BLE001
