@@ -106,11 +106,14 @@ class MessageRef:
 
 class Unreachable(Exception):
     """Nobody can be messaged at `destination` yet: the bot has never seen them there (e.g. a Teams
-    user who never installed the app). Raised by a notifier; bot/schedule/messages.py words it."""
+    user who never installed the app, a Teams channel it was never mentioned in, a private Slack
+    channel it was not invited to). Raised by a notifier; bot/schedule/messages.py words it.
+    `reason`: the platform's own answer (`not_in_channel`), for the log only."""
 
-    def __init__(self, destination: Destination) -> None:
+    def __init__(self, destination: Destination, reason: str | None = None) -> None:
         self.destination = destination
-        super().__init__(f"no conversation with {destination.key} yet")
+        self.reason = reason
+        super().__init__(f"{destination.key}: {reason}" if reason else f"no conversation with {destination.key} yet")
 
 
 class Throttled(Exception):

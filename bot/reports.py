@@ -18,6 +18,7 @@ from bot.gaps import (
     evaluate,
 )
 from bot.gate import GateFacts, GateMetric, GateVerdict, gate, local_day
+from bot.schedule.channels import Refused, refused
 from storage import repo
 from storage.models import Pilot
 from storage.snapshot import Snapshot
@@ -45,6 +46,8 @@ class PilotReport:
     path: tuple[Any, ...]
     undeliverable: tuple[str | None, ...] = ()  # last errors of scheduled messages given up on
     gate: GateVerdict | None = None  # the ship gate (full reports only; the batch fan-out skips it)
+    # The escalation channel while it is known to refuse posts (bot/schedule/channels.py); full reports only.
+    refused_channel: Refused | None = None
 
 
 def _eval_facts(run: Any) -> EvalFacts | None:
@@ -71,7 +74,7 @@ def report_from(snap: Snapshot, now: datetime, grace: timedelta) -> PilotReport:
     metrics = tuple(_metric_facts(m, m.latest, m.latest_at) for m in snap.metrics)
     policy = PolicyFacts(p.threshold, p.min_cases, p.drop_alert) if p.threshold is not None else None
     report = _report(p, metrics, policy, tuple(snap.evals), tuple(snap.path), snap.checkins, now, grace)
-    report = replace(report, undeliverable=tuple(snap.undeliverable))
+    report = replace(report, undeliverable=tuple(snap.undeliverable), refused_channel=refused(snap.channel_episode, p))
     return replace(report, gate=snapshot_gate(snap, report, now))
 
 

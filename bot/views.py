@@ -181,18 +181,28 @@ def stage_lines(pilot: Any, tz: str = "UTC") -> list[str]:
     return out
 
 
+def _refused_line(report: PilotReport) -> str | None:
+    """The escalation channel refuses posts (bot/schedule/channels.py): what would let the bot in."""
+    from bot.schedule.messages import channel_unreachable_line  # messages.py builds on this module
+
+    r = report.refused_channel
+    if r is None:
+        return None
+    return channel_unreachable_line(r.channel.platform, r.channel.name or r.channel.id, report.pilot.slug, r.reason)
+
+
 def status_reply(report: PilotReport, viewer: Actor | None = None, wiring: str | None = None) -> Reply:
     """`wiring`: the kill-switch's read evidence (bot.flags.Flags.wiring), shown on its path item."""
     p = report.pilot
     slug = p.slug
-    warning = undeliverable_line(report.undeliverable)
+    warnings = [w for w in (undeliverable_line(report.undeliverable), _refused_line(report)) if w]
     actions = [Action("History", command=f"history {slug}"), Action("Audit log", command=f"audit {slug}")]
     owner = viewer is not None and (p.owner_platform, p.owner_id) == (viewer.platform, viewer.user_id)
     if owner and p.stage == Stage.pilot.value and report.gate is not None and report.gate.met:
         actions.insert(0, Action("Ship", command=f"ship {slug}", style="primary"))
     return Reply(
         card=gap_card(report, wiring),
-        lines=(flag_line(p), *stage_lines(p, p.checkin_tz or "UTC"), *((warning,) if warning else ())),
+        lines=(flag_line(p), *stage_lines(p, p.checkin_tz or "UTC"), *warnings),
         tone=Tone.success if report.gaps.ready else Tone.info,
         actions=tuple(actions),
     )

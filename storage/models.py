@@ -81,6 +81,10 @@ class EscalationKind(StrEnum):
     # of a production pilot that reopened (once per reopening).
     shipped = "shipped"
     gap_reopened = "gap_reopened"
+    # The escalation channel refused a post for good (a private Slack channel the bot is not in, a
+    # Teams channel it was never mentioned in): one row per episode (bot/schedule/channels.py),
+    # the DM to whoever set `escalate`; `facts.cleared_at` ends the episode.
+    channel_unreachable = "channel_unreachable"
 
 
 class Pilot(SQLModel, table=True):

@@ -2,7 +2,7 @@
 
 `status <slug>` is the hottest path of every surface. The ORM spends most of a call building
 queries and identity-mapping objects; these statements are built once at import, return plain
-rows (attribute access by column name, like the models), and are eight whatever the history length.
+rows (attribute access by column name, like the models), and are nine whatever the history length.
 Void records (SPEC §8 corrections) are left out of every statement: a report reads as if they had
 never been made.
 """
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables)
+from storage.models import EscalationKind
 from storage.outbox import MAX_ATTEMPTS
 from storage.repo import current_owners_decided_checkins
 
@@ -109,6 +110,17 @@ _undeliverable_q = sa.union_all(
     )
 )
 
+# The pilot's latest escalation-channel episode (bot/schedule/channels.py decides whether it is open).
+_channel_episode_q = (
+    sa.select(escalation_t.c.facts)
+    .where(
+        escalation_t.c.pilot_id == sa.bindparam("pid"),
+        escalation_t.c.kind == EscalationKind.channel_unreachable.value,
+    )
+    .order_by(escalation_t.c.id.desc())
+    .limit(1)
+)
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -120,6 +132,7 @@ class Snapshot:
     undeliverable: list[str | None]  # last errors of messages given up on
     measured: dict[int, datetime] = field(default_factory=dict)  # metric id -> newest live measurement
     owner_answered: int = 0  # check-ins the current owner answered
+    channel_episode: dict[str, Any] | None = None  # facts of the latest channel-unreachable episode
 
 
 def load(conn: Connection, slug: str, now: datetime, grace: timedelta) -> Snapshot | None:
@@ -136,4 +149,5 @@ def load(conn: Connection, slug: str, now: datetime, grace: timedelta) -> Snapsh
         undeliverable=list(conn.execute(_undeliverable_q, pid).scalars()),
         measured={r.metric_id: r.at for r in conn.execute(_measured_q, pid)},
         owner_answered=int(conn.execute(_answered_q, pid).scalar_one()),
+        channel_episode=conn.execute(_channel_episode_q, pid).scalar(),
     )

@@ -35,7 +35,7 @@ from adapters.slack.inbound import (
     unescape,
 )
 from adapters.slack.manifest import COMMAND, EVENTS_PATH
-from adapters.slack.notifier import SlackNotifier
+from adapters.slack.notifier import CHANNEL_UNREACHABLE, SlackNotifier
 from adapters.slack.render import (
     ActionId,
     checkin_modal,
@@ -51,10 +51,10 @@ from bot.core import Core
 from bot.errors import UserError
 from bot.forms import FormErrors
 from bot.home import home_from_pages
-from bot.ports import Actor
+from bot.ports import Actor, Destination
 from bot.replies import Reply, Tone
 from bot.router import outcome_reply
-from bot.schedule.messages import invite_sentence
+from bot.schedule.messages import channel_unreachable_sentence
 from bot.services.checkin_answer import form_failed_reply
 from bot.views import INTERNAL_ERROR, error_reply
 
@@ -129,24 +129,34 @@ class SlackSurface:
         if not isinstance(cmd, commands.Escalate) or cmd.channel.bare:
             return
         name = cmd.channel.name or cmd.channel.id
+        reason: str | None = None
         try:
             info = await self.client.conversations_info(channel=cmd.channel.id)
             channel = info.get("channel") or {}
-            reachable = channel.get("is_member") or not channel.get("is_private")
+            if channel.get("is_archived"):
+                reason = "is_archived"
+            elif channel.get("is_private") and not channel.get("is_member"):
+                reason = "not_in_channel"
         except SlackApiError as e:
-            reachable = e.response.get("error") not in ("channel_not_found", "not_in_channel")
-            if reachable:
-                log.info("slack: conversations.info %s: %s", cmd.channel.id, e.response.get("error"))
+            error = str(e.response.get("error") or "")
+            if error in CHANNEL_UNREACHABLE:
+                reason = error
+            else:
+                log.info("slack: conversations.info %s: %s", cmd.channel.id, error)
         except (SlackRequestError, aiohttp.ClientError) as e:
             log.info("slack: could not check %s: %s", cmd.channel.id, str(e)[:200])
             return
-        if not reachable:
-            sentence = invite_sentence(name)
-            reply = Reply(text=sentence[0].upper() + sentence[1:], tone=Tone.warning)
-            if body.get("response_url"):
-                await self.responses.send(body["response_url"], response_type="ephemeral", **message(reply))
-            else:
-                await self.notifier.post(await self.notifier.dm_channel(str(body.get("user_id"))), reply)
+        if reason is None:
+            return
+        sentence = channel_unreachable_sentence("slack", name, cmd.slug, reason)
+        reply = Reply(text=sentence[0].upper() + sentence[1:], tone=Tone.warning)
+        if body.get("response_url"):
+            await self.responses.send(body["response_url"], response_type="ephemeral", **message(reply))
+        else:
+            await self.notifier.post(await self.notifier.dm_channel(str(body.get("user_id"))), reply)
+        # `status` says it too until someone fixes it; the setter was just told, so no DM follows.
+        dest = Destination.channel("slack", cmd.channel.id, name)
+        await self.lanes.fast(self.core.services.escalation_unreachable, cmd.slug, dest, reason)
 
     async def tell_private(self, body: dict[str, Any], reply: Reply) -> None:
         """Only the clicking user sees it: the response_url, else chat.postEphemeral in the

@@ -7,17 +7,23 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.client import make_slack_client
 from adapters.slack.render import escape, message
 from bot.config import Settings
-from bot.ports import Destination, MessageRef
+from bot.ports import Destination, MessageRef, Unreachable
 from bot.replies import Reply
 
-__all__ = ["SlackDeliveryCheck", "SlackNotifier", "make_slack_client", "scheduler_notifier"]
+__all__ = ["CHANNEL_UNREACHABLE", "SlackDeliveryCheck", "SlackNotifier", "make_slack_client", "scheduler_notifier"]
 
 log = logging.getLogger(__name__)
+
+# Slack's answers that mean "the bot cannot post to this channel until someone acts" (a private
+# channel it was not invited to, a deleted or archived one): retrying changes nothing, so a channel
+# post raises `Unreachable` and the outbox tells whoever set `escalate` (bot/schedule/channels.py).
+CHANNEL_UNREACHABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 
 
 class SlackNotifier:
@@ -25,7 +31,8 @@ class SlackNotifier:
     a known DM channel; then blocks + text are posted. A reply to a message goes into its thread.
 
     Errors (SlackApiError after slack_sdk's retries) propagate: the caller keeps the message
-    pending and retries on its next tick.
+    pending and retries on its next tick. A channel post Slack refuses for good (`CHANNEL_UNREACHABLE`)
+    raises `bot.ports.Unreachable` instead.
     """
 
     platform = "slack"
@@ -49,7 +56,13 @@ class SlackNotifier:
         if in_reply_to is not None and in_reply_to.platform == self.platform:
             return await self.post(in_reply_to.conversation, reply, thread_ts=in_reply_to.id)
         if dest.is_channel:
-            return await self.post(dest.id, reply)
+            try:
+                return await self.post(dest.id, reply)
+            except SlackApiError as e:
+                error = str(e.response.get("error") or "")
+                if error in CHANNEL_UNREACHABLE:
+                    raise Unreachable(dest, error) from e
+                raise
         return await self.post(dest.conversation or await self.dm_channel(dest.id), reply)
 
     async def post(self, channel: str, reply: Reply, thread_ts: str | None = None) -> MessageRef:

@@ -37,12 +37,15 @@ from adapters.teams.render import (
     reply_activity,
     with_image,
 )
+from bot import commands
 from bot.charts import CHART_FILENAME, attach_chart
 from bot.core import Core
 from bot.errors import UserError
 from bot.forms import FORM_PREFIX, CheckinForm, FormErrors, parse_checkin_answer
-from bot.ports import Actor
+from bot.ports import Actor, Destination
+from bot.replies import Reply, Tone
 from bot.router import outcome_reply
+from bot.schedule.messages import channel_unreachable_sentence
 from bot.schedule.reach import ConversationRefs
 from bot.views import INTERNAL_ERROR, error_reply, help_reply
 
@@ -96,6 +99,27 @@ class PilotTeamsBot(ActivityHandler):
             if png is not None:
                 activity = with_image(activity, png, CHART_FILENAME)
         await turn_context.send_activity(activity)
+        if reply.ok:
+            await self.check_reach(turn_context, text)
+
+    async def check_reach(self, context: TurnContext, text: str) -> None:
+        """After an accepted `escalate <slug> <#channel>`: the bot can post to a Teams channel only
+        through a conversation reference stored from an activity there (adapters/teams/notifier.py).
+        Without one, the setter is told what to do now, and `status` says it until it is fixed."""
+        try:
+            cmd = commands.parse(text)
+        except Exception:
+            return
+        if not isinstance(cmd, commands.Escalate) or cmd.channel.bare:
+            return
+        keys = (f"channel:{cmd.channel.id}", f"conversation:{cmd.channel.id}")
+        if await asyncio.to_thread(self.refs.get, inbound.PLATFORM, *keys) is not None:
+            return
+        name = cmd.channel.name or cmd.channel.id
+        sentence = channel_unreachable_sentence(inbound.PLATFORM, name, cmd.slug)
+        await context.send_activity(reply_activity(Reply(text=sentence[:1].upper() + sentence[1:], tone=Tone.warning)))
+        dest = Destination.channel(inbound.PLATFORM, cmd.channel.id, name)
+        await asyncio.to_thread(self.core.services.escalation_unreachable, cmd.slug, dest, "no conversation reference")
 
     async def on_submit(self, context: TurnContext, value: dict[str, Any]) -> None:
         actor = inbound.actor_of(context.activity)

@@ -16,11 +16,13 @@ from bot.gaps import CheckInFacts, is_missed
 from bot.ports import Destination
 from bot.replies import Portfolio, Reply, mention
 from bot.reports import PilotReport, pilot_report
+from bot.schedule import channels
 from bot.schedule.messages import (
     EVAL_KINDS,
     DigestFacts,
     bar_lowered_reply,
     change_line,
+    channel_unreachable_reply,
     checkin_prompt,
     digest_escalation_line,
     digest_reply,
@@ -78,6 +80,8 @@ def escalation_reply(s: Session, esc: Escalation, dest: Destination, settings: S
         return no_owner_reply(pilot.name, pilot.slug)
     if kind == EscalationKind.owner_unreachable.value:
         return owner_unreachable_reply(pilot.slug, _unreachable(facts))
+    if kind == EscalationKind.channel_unreachable.value:
+        return channel_unreachable_reply(pilot.slug, facts)
     if kind == EscalationKind.shipped.value:
         return shipped_reply(pilot.slug, facts)
     if kind == EscalationKind.gap_reopened.value:
@@ -92,7 +96,8 @@ def escalation_reply(s: Session, esc: Escalation, dest: Destination, settings: S
     report = pilot_report(s, pilot, now, grace_of(settings))
     if dest.is_channel:
         return missed_channel_reply(_owner_of(facts), report, period, due_at, settings.pilotbot_checkin_grace_hours)
-    return missed_owner_reply(report, period, pilot.escalation_channel_name if pilot.escalation_channel_id else None)
+    told = pilot.escalation_channel_id is not None and channels.open_episode(s, pilot) is None
+    return missed_owner_reply(report, period, pilot.escalation_channel_name if told else None)
 
 
 def _owner_of(facts: dict[str, Any]) -> str:

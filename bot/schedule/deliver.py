@@ -27,6 +27,7 @@ from bot.config import Settings
 from bot.ports import Destination, MessageRef, Notifier, Notifiers, Throttled, Unreachable
 from bot.replies import Reply
 from bot.reports import pilot_reports
+from bot.schedule import channels
 from bot.schedule.compose import checkin_reply_for, escalation_reply, facts_of
 from bot.schedule.plan import Planned, grace_of, owner_destination, plan, plan_owner_unreachable
 from storage import outbox
@@ -323,18 +324,39 @@ class Delivery:
         # Each target is delivered and recorded on its own (payload["delivered"]), so a retry after
         # a partial failure never repeats a target that already got the message.
         sending: str | None = None  # the platform of the send in flight, for the failure counter
+        told: list[int] = []  # DMs opened by a channel that refused the post (channels.py)
         try:
             jobs = await asyncio.to_thread(self._escalation_jobs, row_id)
-            for job in jobs:
+            while jobs:
+                job = jobs.pop(0)
                 sending = job.dest.platform
-                ref = await self._deliver(job)
+                try:
+                    ref = await self._deliver(job)
+                except Unreachable as exc:
+                    if not job.dest.is_channel:
+                        raise  # a person may still install the app: retried with backoff
+                    # A channel the bot cannot post to stays so until someone invites it: recorded as
+                    # refused (never retried), whoever set `escalate` is told once, the other targets
+                    # still get the message.
+                    self._tell_failure(job.dest.platform)
+                    log.warning("escalation %s: %s refused the post: %s", row_id, job.dest.key, exc.reason or exc)
+                    ref = {"unreachable": exc.reason or "unreachable"}
+                    told.extend(await asyncio.to_thread(self._channel_refused, row_id, job.dest, exc.reason))
+                    await asyncio.to_thread(self._record_target, row_id, job.dest, ref)
+                    # The rest is worded again, knowing the channel was not told (the owner's copy
+                    # of a missed review says "#x was told" only when it was).
+                    jobs = await asyncio.to_thread(self._escalation_jobs, row_id)
+                    continue
                 sending = None
-                await asyncio.to_thread(self._record_target, row_id, job.dest.key, ref)
+                await asyncio.to_thread(self._record_target, row_id, job.dest, ref)
         except Exception as exc:  # noqa: BLE001
             await self._failed(Escalation, row_id, exc, stats, getattr(exc, "platform", sending))
             return
         await asyncio.to_thread(self._mark, Escalation, row_id, {})
         stats.sent += 1
+        if told:
+            more = await self.deliver(told)
+            stats.sent, stats.failed = stats.sent + more.sent, stats.failed + more.failed
 
     async def _deliver(self, job: Job) -> dict[str, Any]:
         if job.reply is None:
@@ -347,16 +369,30 @@ class Delivery:
             raise NoNotifier(dest)
         return await asyncio.wait_for(notifier.send(dest, reply, in_reply_to), self.send_timeout)
 
-    def _record_target(self, row_id: int, target: str, ref: dict[str, Any]) -> None:
+    def _record_target(self, row_id: int, dest: Destination, ref: dict[str, Any]) -> None:
         with session_scope(self.engine) as s:
             e = s.get(Escalation, row_id)
             if e is None:
                 return
             payload = dict(e.payload)
-            payload["delivered"] = {**(payload.get("delivered") or {}), target: ref}
+            payload["delivered"] = {**(payload.get("delivered") or {}), dest.key: ref}
             e.payload = payload  # a new object: JSON columns do not track in-place changes
             s.add(e)
+            if dest.is_channel and e.pilot_id is not None and "unreachable" not in ref:
+                channels.cleared(s, e.pilot_id, self.clock.now(), "post", dest.key)  # it reaches the channel again
             s.commit()
+
+    def _channel_refused(self, row_id: int, channel: Destination, reason: str | None) -> list[int]:
+        """The outbox rows to send now because `channel` refused row `row_id` for good."""
+        with session_scope(self.engine) as s:
+            e = s.get(Escalation, row_id)
+            pilot = s.get(Pilot, e.pilot_id) if e is not None and e.pilot_id is not None else None
+            if e is None or pilot is None:
+                log.warning("%s cannot be posted to (no pilot to record it on)", channel.key)
+                return []
+            new_id = channels.opened(s, pilot, channel, self.clock.now(), e.kind, reason)
+            s.commit()
+            return [new_id] if new_id is not None else []
 
     # ---- bookkeeping ----
 

@@ -354,6 +354,61 @@ def invite_sentence(channel_name: str, bot_name: str = "pilotbot") -> str:
     return f"invite @{bot_name} to #{channel_name} so escalations can reach it."
 
 
+def channel_unreachable_sentence(platform: str, channel_name: str, slug: str, reason: str | None = None) -> str:
+    """What lets the bot post to an escalation channel that refused it, in the platform's terms (a
+    Teams bot can post to a channel once it has been mentioned there: that stores the conversation).
+    `reason`: the platform's answer; an archived Slack channel takes no one's invitation."""
+    if platform == "teams":
+        return f"add @pilotbot to the team and mention it once in #{channel_name} so escalations can reach it."
+    if reason == "is_archived":
+        return (
+            f"#{channel_name} is archived: unarchive it, or name another channel with `escalate {slug} #channel`, "
+            "so escalations can reach it."
+        )
+    return invite_sentence(channel_name)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def channel_unreachable_line(platform: str, channel_name: str, slug: str, reason: str | None = None) -> str:
+    """Under `status <slug>` while the escalation channel is known to refuse posts."""
+    return "⚠️ " + _sentence(channel_unreachable_sentence(platform, channel_name, slug, reason))
+
+
+# What the refused post was, for the DM (the kinds a pilot's escalation channel gets).
+REFUSED_POST = {
+    EscalationKind.eval_below_bar.value: "eval alert",
+    EscalationKind.eval_drop.value: "eval alert",
+    EscalationKind.eval_recovered.value: "eval recovery notice",
+    EscalationKind.bar_lowered.value: "lowered-bar notice",
+    EscalationKind.checkin_missed.value: "missed-review escalation",
+    EscalationKind.no_owner.value: "no-owner note",
+    EscalationKind.owner_unreachable.value: "owner-unreachable note",
+    EscalationKind.flag_killed.value: "kill-switch notice",
+    EscalationKind.flag_restored.value: "kill-switch notice",
+    EscalationKind.shipped.value: "shipping announcement",
+    EscalationKind.gap_reopened.value: "reopened-gap alert",
+}
+
+
+def channel_unreachable_reply(slug: str, facts: dict[str, Any]) -> Reply:
+    """The DM to whoever set `escalate` (else the owner), once per episode (bot/schedule/channels.py)."""
+    name = str(facts.get("name") or "the escalation channel")
+    platform = str(facts.get("channel") or "slack").partition(":")[0]
+    what = REFUSED_POST.get(str(facts.get("about")), "message")
+    return Reply(
+        text=_sentence(channel_unreachable_sentence(platform, name, slug, facts.get("reason"))),
+        tone=Tone.warning,
+        lines=(
+            f"The {what} of `{slug}` could not be posted to #{name}. `status {slug}` says so until a post gets "
+            f"through there, or until `escalate {slug} #channel` names a channel the bot can reach.",
+        ),
+        actions=(Action("Status", command=f"status {slug}"),),
+    )
+
+
 # ---- the lifecycle (SPEC §8): a pilot shipped, a production pilot's gap reopened ----
 
 

@@ -7,9 +7,11 @@ from zoneinfo import ZoneInfo
 
 from bot.commands import ChannelRef, UserRef
 from bot.errors import UserError
-from bot.ports import Actor
-from bot.services.unit import Outcome, ServiceBase, mention_platform, retried, snapshot
+from bot.ports import Actor, Destination
+from bot.schedule import channels
+from bot.services.unit import Outcome, ServiceBase, find_pilot, mention_platform, retried, snapshot
 from storage import repo
+from storage.db import session_scope
 from storage.models import Pilot
 
 OWNER = ("owner_platform", "owner_id", "owner_name")
@@ -76,4 +78,15 @@ class PilotChanges(ServiceBase):
             pilot.escalation_platform = mention_platform(actor, pilot)
             pilot.escalation_channel_id = channel.id
             pilot.escalation_channel_name = channel.name or channel.id
+            # A channel set again starts clean: the adapter checks it now where the platform lets
+            # it, and the next refused post opens a new episode (bot/schedule/channels.py).
+            channels.cleared(uow.session, uow.pilot_id, uow.now, "escalate")
         return Outcome(f"Escalations for `{slug}` go to #{pilot.escalation_channel_name}.", pilot=pilot)
+
+    def escalation_unreachable(self, slug: str, channel: Destination, reason: str | None = None) -> None:
+        """Right after `escalate`, the adapter found the channel unreachable and told the setter in its
+        reply: `status` says so until a post gets through or `escalate` is set again (no DM follows)."""
+        with session_scope(self.engine) as s:
+            pilot = find_pilot(s, slug)
+            channels.opened(s, pilot, channel, self.clock.now(), None, reason)
+            s.commit()

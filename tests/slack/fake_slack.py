@@ -119,6 +119,7 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.failures: dict[str, Failure] = {}
         self.refusals: dict[str, tuple[str, int]] = {}
+        self.closed_channels: dict[str, str] = {}  # channel -> the error chat.postMessage answers there
         self.users: dict[str, dict[str, Any]] = {}
         self._ts = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -141,6 +142,14 @@ class FakeSlack:
     def refuse(self, method: str, error: str, times: int = 1) -> None:
         """Answer `method` with HTTP 200 `{"ok": false, "error": error}` (e.g. expired_trigger_id)."""
         self.refusals[method] = (error, times)
+
+    def close_channel(self, channel: str, error: str = "not_in_channel") -> None:
+        """Every chat.postMessage to `channel` answers `{"ok": false, "error": error}` (a private
+        channel the bot is not in) until `open_channel`; conversations.info answers as Slack does then."""
+        self.closed_channels[channel] = error
+
+    def open_channel(self, channel: str) -> None:
+        self.closed_channels.pop(channel, None)
 
     def add_user(self, user_id: str, display_name: str, real_name: str = "") -> None:
         self.users[user_id] = {
@@ -226,6 +235,14 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": refusal[0]})
         if "Bearer " not in request.headers.get("Authorization", "") and "token" not in params:
             return web.json_response({"ok": False, "error": "not_authed"})
+        closed = self.closed_channels.get(str(params.get("channel")))
+        if closed and method == "chat.postMessage":
+            return web.json_response({"ok": False, "error": closed})
+        if closed and method == "conversations.info":
+            if closed == "is_archived":
+                return web.json_response({"ok": True, "channel": {"id": params.get("channel"), "is_archived": True}})
+            # A private channel the bot is not in is invisible to it, as a deleted one is.
+            return web.json_response({"ok": False, "error": "channel_not_found"})
         if method == "chat.postMessage":
             self.posted[str(params.get("channel"))] += 1
         return web.json_response(self._answer(method, params))
