@@ -165,21 +165,58 @@ def scale_main() -> None:
     ap.add_argument("--small", type=int, default=100)
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--dir", default="/tmp")
+    ap.add_argument(
+        "--url",
+        help="a database URL with {n} for the portfolio size, e.g. postgresql+psycopg://u@host/bench_{n} "
+        "(each database is built when it has no pilots yet)",
+    )
+    ap.add_argument("--pg", action="store_true", help="on a throw-away PostgreSQL server (tests/pg.py)")
     args = ap.parse_args()
     import sqlite3
 
     from bot.views import portfolio_reply
 
-    print(f"machine: {os.cpu_count()} cores (shared), python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}")
+    cluster = None
+    if args.pg:
+        from tests import pg
+
+        cluster = pg.start_cluster()
+        admin = sa.create_engine(cluster.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for n in (args.small, args.pilots):
+                conn.exec_driver_sql(f"CREATE DATABASE bench_{n}")
+        admin.dispose()
+        args.url = cluster.url_for("bench_{n}")
+    try:
+        _scale(args, portfolio_reply, sqlite3.sqlite_version)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def _scale(args: argparse.Namespace, portfolio_reply, sqlite_version: str) -> None:  # type: ignore[no-untyped-def]
+    backend = "sqlite " + sqlite_version
+    if args.url:
+        e = sa.create_engine(args.url.format(n=args.small))
+        with e.connect() as conn:
+            pg_version = conn.exec_driver_sql("SHOW server_version").scalar() if e.dialect.name == "postgresql" else ""
+            backend = f"{e.dialect.name} {pg_version}"
+        e.dispose()
+    print(f"machine: {os.cpu_count()} cores (shared), python {sys.version.split()[0]}, {backend}")
     results = {}
     for n in (args.small, args.pilots):
-        db = Path(args.dir) / f"pilotbot-bench-scorecard-{n}.db"
-        if not db.exists():
+        if args.url:
+            url = args.url.format(n=n)
+            exists = _has_pilots(url)
+        else:
+            db = Path(args.dir) / f"pilotbot-bench-scorecard-{n}.db"
+            url, exists = f"sqlite:///{db}", db.exists()
+        if not exists:
             t0 = time.perf_counter()
-            build(f"sqlite:///{db}", n)
+            build(url, n)
             print(f"built {n} pilots (a year of history each) in {time.perf_counter() - t0:.0f} s")
         t0 = time.perf_counter()
-        core = build_core(Settings(_env_file=None, database_url=f"sqlite:///{db}"), FixedClock(NOW))  # type: ignore[call-arg]
+        core = build_core(Settings(_env_file=None, database_url=url), FixedClock(NOW))  # type: ignore[call-arg]
         print(f"{n} pilots: scorecard backfill/check-at-start {time.perf_counter() - t0:.1f} s")
         actor = Actor("console", "reader")
         results[n] = stored_reads(core, actor, n, args.runs)
@@ -195,6 +232,21 @@ def scale_main() -> None:
             count_statements(core.engine, today),
         )
         core.engine.dispose()
+    _print_table(args, results)
+
+
+def _has_pilots(url: str) -> bool:
+    e = sa.create_engine(url)
+    try:
+        with e.connect() as conn:
+            if not sa.inspect(conn).has_table("pilot"):
+                return False
+            return bool(conn.exec_driver_sql("SELECT count(*) FROM pilot").scalar())
+    finally:
+        e.dispose()
+
+
+def _print_table(args: argparse.Namespace, results: dict[int, dict[str, tuple[float, float, int]]]) -> None:
     small, big = results[args.small], results[args.pilots]
     print(
         f"{'read':40} {'median/p95 ms @' + str(args.small):>22} {'median/p95 ms @' + str(args.pilots):>22}  statements"

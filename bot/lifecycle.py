@@ -170,6 +170,12 @@ def portfolio_line(pilots: Iterable[tuple[Stage | str, bool]]) -> str:
     """SPEC §8's header from (stage, four gaps closed) per pilot of the whole portfolio:
     `2 of 3 pilots ready to ship (67%) · 1 in production`; paused and retired are left out."""
     active = [(Stage(stage), ready) for stage, ready in pilots if Stage(stage) in ACTIVE_STAGES]
-    line = ready_line(sum(1 for _, ready in active if ready), len(active))
     shipped = sum(1 for stage, _ in active if stage is Stage.production)
-    return f"{line} · {shipped} in production" if shipped else line
+    return portfolio_header(sum(1 for _, ready in active if ready), len(active), shipped)
+
+
+def portfolio_header(ready: int, active: int, production: int) -> str:
+    """`portfolio_line` from its three counts (the stored scorecard's aggregate): `ready` and
+    `production` are among the `active` (pilot or production) pilots."""
+    line = ready_line(ready, active)
+    return f"{line} · {production} in production" if production else line

@@ -231,18 +231,28 @@ class PortfolioPage:
         return self.page + 1 if self.page < self.pages else None
 
 
-def portfolio_page(session: Session, filter_: str | None, owner_ref: str | None, page: int, size: int) -> PortfolioPage:
-    """Three indexed statements whatever the portfolio's size: the page, its filter's count and
-    the header's aggregate."""
+def portfolio_page(
+    session: Session, filter_: str | None, owner_ref: str | None, page: int, size: int, counts: Any = None
+) -> PortfolioPage:
+    """Two indexed statements whatever the portfolio's size: the header's aggregate (which also
+    gives the filter's total; an owner's total is one more count) and the page. `counts`: an
+    aggregate already read in this session (App Home shows three pages under one header)."""
     from bot.scorecard import stored_report
     from storage import scorecard as store
 
-    matching = store.count(session, filter_, owner_ref)
+    if counts is None:
+        counts = store.counts(session)
+    if owner_ref is None and filter_ != "mine":
+        matching = counts.matching[filter_ or ""]
+    else:
+        matching = store.count(session, filter_, owner_ref)
     pages = max(1, -(-matching // size))
     page = max(1, page)
-    rows = store.page(session, filter_, owner_ref, size, (page - 1) * size) if page <= pages else []
+    rows = store.page(session, filter_, owner_ref, size, (page - 1) * size) if matching and page <= pages else []
     entries = tuple(
-        PortfolioEntry(PilotLine(sc.pilot_id, sc.slug, name, sc.stage, plat, uid, uname), stored_report(sc))
-        for sc, name, plat, uid, uname in rows
+        PortfolioEntry(
+            PilotLine(r.pilot_id, r.slug, r.name, r.stage, r.owner_platform, r.owner_id, r.owner_name), stored_report(r)
+        )
+        for r in rows
     )
-    return PortfolioPage(entries, filter_, page, pages, matching, store.counts(session))
+    return PortfolioPage(entries, filter_, page, pages, matching, counts)

@@ -282,14 +282,20 @@ def check(engine: Engine, now: datetime, grace: timedelta) -> list[str]:
     return out
 
 
-def stored_report(row: PilotScorecard) -> GapReport:
-    """The stored verdict as a GapReport (what the views and REST documents take)."""
+_STATES = {s.value: s for s in GapState}
+_REASONS = {r.value: r for r in Reason}
+_GAP_KEYS = tuple((g, f"{g.value}_state", f"{g.value}_code") for g in Gap)
+
+
+def stored_report(row: PilotScorecard | sa.Row[Any]) -> GapReport:
+    """The stored verdict as a GapReport (what the views and REST documents take), from a
+    scorecard row or a page row of storage.scorecard.page (the same column names)."""
     results = []
-    for i, g in enumerate(Gap):
-        reason = row.reasons[i] if i < len(row.reasons) else ""
-        results.append(
-            GapResult(g, GapState(getattr(row, f"{g.value}_state")), reason, Reason(getattr(row, f"{g.value}_code")))
-        )
+    reasons = row.reasons
+    for i, (g, state, code) in enumerate(_GAP_KEYS):
+        reason = reasons[i] if i < len(reasons) else ""
+        # The lookups are the enums' own values (GapState(v) and Reason(v) without the call's cost).
+        results.append(GapResult(g, _STATES[getattr(row, state)], reason, _REASONS[getattr(row, code)]))
     return GapReport(row.slug, tuple(results))
 
 

@@ -19,7 +19,7 @@ from bot.gaps import (
     verdict,
 )
 from bot.gate import gate_hint
-from bot.lifecycle import policy, portfolio_line
+from bot.lifecycle import policy, portfolio_header, portfolio_line
 from bot.ports import Actor
 from bot.replies import (
     READY,
@@ -227,12 +227,9 @@ def portfolio_reply(entries: Sequence[PortfolioEntry], page: int = PORTFOLIO_PAG
 
 
 def header_line(counts: Counts) -> str:
-    """SPEC §8's header over the whole portfolio (bot.lifecycle.portfolio_line) from the stored
-    aggregate: the counts stand for the (stage, ready) pairs the function reads."""
-    pairs = (
-        (Stage.production if i < counts.production else Stage.pilot, i < counts.ready) for i in range(counts.active)
-    )
-    return portfolio_line(pairs)
+    """SPEC §8's header over the whole portfolio (bot.lifecycle.portfolio_header) from the stored
+    aggregate, never from a list of every pilot."""
+    return portfolio_header(counts.ready, counts.active, counts.production)
 
 
 _EMPTY = {

@@ -239,11 +239,19 @@ class PathItem(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+def unsent_index(name: str) -> tuple[sa.Index]:
+    """Unsent rows by attempts (`status`'s undeliverable warning counts `attempts >= MAX_ATTEMPTS`):
+    partial, so rows sent after many retries never make the count read more index entries."""
+    where = sa.text("sent_at IS NULL")
+    return (sa.Index(name, "attempts", sqlite_where=where, postgresql_where=where),)
+
+
 class CheckIn(SQLModel, table=True):
     __tablename__ = "check_in"
     __table_args__ = (
         sa.UniqueConstraint("pilot_id", "period", name="uq_check_in_pilot_period"),
         sa.Index("ix_check_in_pilot_due", "pilot_id", "due_at"),
+        *unsent_index("ix_check_in_unsent_attempts"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -268,6 +276,7 @@ class CheckIn(SQLModel, table=True):
 
 class Escalation(SQLModel, table=True):
     __tablename__ = "escalation"
+    __table_args__ = (*unsent_index("ix_escalation_unsent_attempts"),)
 
     id: int | None = Field(default=None, primary_key=True)
     # None for portfolio-wide messages (the weekly digest).
@@ -328,6 +337,9 @@ class ApiToken(SQLModel, table=True):
     read_only: bool = Field(default=False, sa_column=Column(sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
+_LISTED = sa.text("stage <> 'retired'")  # storage/scorecard.py LISTED: the same literal
+
+
 class PilotScorecard(SQLModel, table=True):
     """Each pilot's four gap states, ready flag and ship-gate verdict as the pure rules last computed
     them (bot/scorecard.py writes it in the unit of work of every change, and the scheduler when time
@@ -335,10 +347,25 @@ class PilotScorecard(SQLModel, table=True):
 
     __tablename__ = "pilot_scorecard"
     __table_args__ = (
-        sa.Index("ix_scorecard_risk", "risk", "slug"),
-        sa.Index("ix_scorecard_ready_risk", "ready", "risk", "slug"),
+        # The portfolio's pages in index order (storage/scorecard.py `page`): the listed pilots
+        # (every stage but retired) riskiest first, then by ready, stage and owner. The trailing
+        # `stage` makes the partial ones covering (SQLite rechecks their WHERE on the entry).
+        sa.Index("ix_scorecard_listed_risk", "risk", "slug", "stage", sqlite_where=_LISTED, postgresql_where=_LISTED),
+        sa.Index(
+            "ix_scorecard_listed_ready_risk",
+            "ready",
+            "risk",
+            "slug",
+            "stage",
+            sqlite_where=_LISTED,
+            postgresql_where=_LISTED,
+        ),
         sa.Index("ix_scorecard_stage_risk", "stage", "risk", "slug"),
         sa.Index("ix_scorecard_owner_risk", "owner_ref", "risk", "slug"),
+        # Covers the header's GROUP BY (storage/scorecard.py `counts`): no table row is read.
+        sa.Index(
+            "ix_scorecard_counts", "stage", "ready", "baseline_state", "owner_state", "quality_state", "path_state"
+        ),
     )
 
     pilot_id: int = Field(foreign_key="pilot.id", primary_key=True, ondelete="CASCADE")

@@ -193,6 +193,21 @@ def undeliverable(session: Session) -> tuple[list[CheckIn], list[Escalation]]:
     return list(checkins), list(escs)
 
 
+def _unsent_failed(model: Any) -> Any:
+    where = (col(model.sent_at).is_(None), col(model.attempts) >= MAX_ATTEMPTS)
+    return sa.select(sa.func.count()).select_from(model).where(*where).scalar_subquery()
+
+
+# Built once: `status` runs it on every portfolio read.
+_UNDELIVERABLE = sa.select(_unsent_failed(CheckIn) + _unsent_failed(Escalation))
+
+
+def undeliverable_count(session: Session) -> int:
+    """How many scheduled messages were given up on, in one statement over the partial indexes
+    ix_check_in_unsent_attempts and ix_escalation_unsent_attempts (no row reaches Python)."""
+    return int(session.connection().execute(_UNDELIVERABLE).scalar() or 0)
+
+
 def mark_sent_many(session: Session, model: Any, refs: Sequence[tuple[int, dict[str, Any]]], now: datetime) -> int:
     """Group commit: mark several sent rows in one transaction (one executemany UPDATE)."""
     if not refs:

@@ -8,8 +8,9 @@ header, whatever the portfolio's size.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,76 +32,138 @@ class Counts:
     ready: int  # active and ready
     production: int
     gaps: dict[str, dict[str, int]]  # gap -> state -> n, over active pilots
+    # Filter ("" for the default listing) -> pilots it selects, without an owner narrowing it:
+    # the page total of `status [filter]` without a second count statement.
+    matching: dict[str, int] = field(default_factory=dict)
 
 
-def _where(filter_: str | None, owner_ref: str | None) -> list[sa.ColumnElement[bool]]:
-    """The filter's conditions (SPEC §8); an owner ref narrows any filter to that owner's pilots."""
-    sc = PilotScorecard
-    not_retired = col(sc.stage) != "retired"
+# SPEC §8's stages as the scorecard reads them (bot/lifecycle.py's StagePolicy: `listed` is every
+# stage but retired, `counted` is pilot and production). A literal, not a bound parameter: the
+# partial indexes' `WHERE stage <> 'retired'` is then implied in every plan, including the generic
+# plan PostgreSQL may pick for a statement psycopg has prepared.
+RETIRED = "retired"
+ACTIVE = ("pilot", "production")
+_SC = PilotScorecard.__table__.c  # type: ignore[attr-defined]
+_P = Pilot.__table__.c  # type: ignore[attr-defined]
+LISTED = _SC.stage != sa.literal_column(f"'{RETIRED}'")
+
+
+def _where(filter_: str | None, by_owner: bool) -> list[sa.ColumnElement[bool]]:
+    """The filter's conditions (SPEC §8); `by_owner` narrows any filter to the pilots of the
+    `owner_ref` parameter. Each filter has its index: listed (risk, slug), listed (ready, risk,
+    slug), (stage, risk, slug), (owner_ref, risk, slug) — the page is read in index order."""
     if filter_ in (None, "mine"):
-        out = [not_retired]
+        out = [LISTED]
     elif filter_ == "at-risk":
-        out = [col(sc.ready).is_(False), not_retired]
+        out = [_SC.ready == sa.false(), LISTED]
     elif filter_ == "ready":
-        out = [col(sc.ready).is_(True), not_retired]
+        out = [_SC.ready == sa.true(), LISTED]
     elif filter_ in ("production", "retired"):
-        out = [col(sc.stage) == filter_]
+        out = [_SC.stage == sa.literal_column(f"'{filter_}'")]
     else:
         raise ValueError(f"unknown portfolio filter {filter_!r}")
-    if filter_ == "mine" or owner_ref is not None:
-        out.append(col(sc.owner_ref) == owner_ref)
+    if by_owner:
+        # The owner's index alone drives an owner's page: the filter's own conditions become plain
+        # filters over that owner's pilots (coalesce hides them from the planner), so SQLite
+        # without ANALYZE statistics cannot pick the ready index and step over every other pilot.
+        out = [sa.func.coalesce(c, sa.false()) == sa.true() for c in out]
+        out.append(_SC.owner_ref == sa.bindparam("owner_ref"))
     return out
 
 
+def _by_owner(filter_: str | None, owner_ref: str | None) -> bool:
+    return filter_ == "mine" or owner_ref is not None
+
+
+def _selects(filter_: str, stage: str, ready: bool) -> bool:
+    """`_where` for one (stage, ready) group of the aggregate, without an owner."""
+    if filter_ == "":
+        return stage != RETIRED
+    if filter_ == "at-risk":
+        return stage != RETIRED and not ready
+    if filter_ == "ready":
+        return stage != RETIRED and ready
+    return stage == filter_
+
+
+# What a portfolio row shows (bot.scorecard.stored_report and bot.reports.PilotLine read these
+# names): Core rows, no ORM objects or timestamp columns, for a read that is mostly fixed cost.
 _PAGE_COLUMNS = (
-    PilotScorecard,
-    col(Pilot.name),
-    col(Pilot.owner_platform),
-    col(Pilot.owner_id),
-    col(Pilot.owner_name),
+    _SC.pilot_id,
+    _SC.slug,
+    _SC.stage,
+    *(_SC[f"{g}_{k}"] for g in GAP_COLUMNS for k in ("state", "code")),
+    _SC.reasons,
+    _SC.ready,
+    _P.name,
+    _P.owner_platform,
+    _P.owner_id,
+    _P.owner_name,
 )
 
 
-def page(
-    session: Session, filter_: str | None, owner_ref: str | None, limit: int, offset: int
-) -> list[tuple[Any, ...]]:
-    """One page, riskiest first: (scorecard, name, owner_platform, owner_id, owner_name) rows."""
-    q = (
-        select(*_PAGE_COLUMNS)  # type: ignore[call-overload]
-        .join(Pilot, col(Pilot.id) == col(PilotScorecard.pilot_id))
-        .where(*_where(filter_, owner_ref))
-        .order_by(col(PilotScorecard.risk), col(PilotScorecard.slug))
-        .limit(limit)
-        .offset(offset)
+@functools.cache
+def _page_statement(filter_: str | None, by_owner: bool) -> sa.Select[Any]:
+    """Built once per filter: the page's ids come from the filter's index alone (LIMIT/OFFSET
+    over index entries); only those rows are then read and joined to their pilot."""
+    ids = (
+        sa.select(_SC.pilot_id)
+        .where(*_where(filter_, by_owner))
+        .order_by(_SC.risk, _SC.slug)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        .offset(sa.bindparam("offset", type_=sa.Integer))
+        .subquery("page_ids")
     )
-    return [tuple(r) for r in session.execute(q).all()]
+    return (
+        sa.select(*_PAGE_COLUMNS)
+        .select_from(ids)
+        .join(PilotScorecard.__table__, _SC.pilot_id == ids.c.pilot_id)  # type: ignore[attr-defined]
+        .join(Pilot.__table__, _P.id == ids.c.pilot_id)  # type: ignore[attr-defined]
+        .order_by(_SC.risk, _SC.slug)
+    )
+
+
+@functools.cache
+def _count_statement(filter_: str | None, by_owner: bool) -> sa.Select[Any]:
+    return sa.select(sa.func.count()).select_from(PilotScorecard.__table__).where(*_where(filter_, by_owner))  # type: ignore[attr-defined]
+
+
+def page(session: Session, filter_: str | None, owner_ref: str | None, limit: int, offset: int) -> list[sa.Row[Any]]:
+    """One page, riskiest first: rows of `_PAGE_COLUMNS` (by name: `row.slug`, `row.name`, ...)."""
+    q = _page_statement(filter_, _by_owner(filter_, owner_ref))
+    return list(session.connection().execute(q, {"owner_ref": owner_ref, "limit": limit, "offset": offset}))
 
 
 def count(session: Session, filter_: str | None, owner_ref: str | None) -> int:
-    q = sa.select(sa.func.count()).select_from(PilotScorecard).where(*_where(filter_, owner_ref))
-    return int(session.execute(q).scalar() or 0)
+    """Pilots a filter selects. Without an owner, `counts(session).matching` has it already."""
+    q = _count_statement(filter_, _by_owner(filter_, owner_ref))
+    return int(session.connection().execute(q, {"owner_ref": owner_ref}).scalar() or 0)
+
+
+_GROUP = (_SC.stage, _SC.ready, *(_SC[f"{g}_state"] for g in GAP_COLUMNS))
+# One GROUP BY over the covering index ix_scorecard_counts: at most 4 stages x 2 x 3^4 groups
+# reach Python, whatever the portfolio's size; no rule runs.
+_COUNTS = sa.select(*_GROUP, sa.func.count()).group_by(*_GROUP)
 
 
 def counts(session: Session) -> Counts:
-    """The header and the gauges in one aggregate statement over the scorecard (no rule runs)."""
-    sc = PilotScorecard
-    active = col(sc.stage).in_(("pilot", "production"))
-
-    def n(cond: sa.ColumnElement[bool]) -> Any:
-        return sa.func.coalesce(sa.func.sum(sa.case((sa.and_(active, cond), 1), else_=0)), 0)
-
-    cells = [(g, s) for g in GAP_COLUMNS for s in STATES]
-    q = sa.select(
-        n(sa.true()),
-        n(col(sc.ready).is_(True)),
-        n(col(sc.stage) == "production"),
-        *(n(getattr(sc, f"{g}_state") == s) for g, s in cells),
-    )
-    row = session.execute(q).one()
-    gaps: dict[str, dict[str, int]] = {g: {} for g in GAP_COLUMNS}
-    for (g, s), v in zip(cells, row[3:], strict=True):
-        gaps[g][s] = int(v)
-    return Counts(int(row[0]), int(row[1]), int(row[2]), gaps)
+    """The header, the gauges and every filter's total from one aggregate statement."""
+    active = ready = production = 0
+    gaps: dict[str, dict[str, int]] = {g: dict.fromkeys(STATES, 0) for g in GAP_COLUMNS}
+    matching = dict.fromkeys(("", *FILTERS), 0)
+    del matching["mine"]  # per owner: `count` answers it
+    for stage, is_ready, *states, n in session.connection().execute(_COUNTS):
+        for f in matching:
+            if _selects(f, stage, bool(is_ready)):
+                matching[f] += n
+        if stage not in ACTIVE:
+            continue
+        active += n
+        ready += n if is_ready else 0
+        production += n if stage == "production" else 0
+        for g, st in zip(GAP_COLUMNS, states, strict=True):
+            gaps[g][st] = gaps[g].get(st, 0) + n
+    return Counts(active, ready, production, gaps, matching)
 
 
 def rows_for(session: Session, pilot_ids: Sequence[int]) -> dict[int, PilotScorecard]:

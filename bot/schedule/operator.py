@@ -21,22 +21,24 @@ from storage.db import session_scope
 from storage.models import CheckIn, Escalation, Pilot
 
 
-def undeliverable_line(last_errors: Sequence[str | None]) -> str | None:
-    """Scheduled messages given up on (SPEC §5: visible in `status`), or None when there are none."""
-    if not last_errors:
+def undeliverable_line(last_errors: Sequence[str | None] | int) -> str | None:
+    """Scheduled messages given up on (SPEC §5: visible in `status`), or None when there are none.
+    Takes their last errors or just how many there are: only the count is shown."""
+    n = last_errors if isinstance(last_errors, int) else len(last_errors)
+    if not n:
         return None
     # The platform's error text stays in the log and `pilotbot schedule` (operators), not in chat.
     return (
-        f"⚠️ {len(last_errors)} scheduled message(s) failed {outbox.MAX_ATTEMPTS} or more times and are retried "
+        f"⚠️ {n} scheduled message(s) failed {outbox.MAX_ATTEMPTS} or more times and are retried "
         "hourly; `pilotbot schedule` shows why."
     )
 
 
 def delivery_warning(engine: Engine) -> str | None:
-    """One line for the portfolio `status` when scheduled messages failed for good (SPEC §5)."""
+    """One line for the portfolio `status` when scheduled messages failed for good (SPEC §5):
+    one count statement, whatever the number of failed rows."""
     with session_scope(engine) as s:
-        bad_c, bad_e = outbox.undeliverable(s)
-        return undeliverable_line([c.last_error for c in bad_c] + [e.last_error for e in bad_e])
+        return undeliverable_line(outbox.undeliverable_count(s))
 
 
 def with_delivery_warning(reply: Reply, engine: Engine) -> Reply:

@@ -63,10 +63,11 @@ class Reads(ServiceBase):
         from bot.home import HOME_PAGE, MAX_OWN
 
         with session_scope(self.engine) as s:
+            counts = store.counts(s)  # one header aggregate for the three pages
             return (
-                portfolio_page(s, "mine", owner_ref, 1, MAX_OWN),
-                portfolio_page(s, None, None, 1, HOME_PAGE),
-                portfolio_page(s, "production", None, 1, MAX_OWN),
+                portfolio_page(s, "mine", owner_ref, 1, MAX_OWN, counts),
+                portfolio_page(s, None, None, 1, HOME_PAGE, counts),
+                portfolio_page(s, "production", None, 1, MAX_OWN, counts),
             )
 
     def portfolio_counts(self) -> Counts:
