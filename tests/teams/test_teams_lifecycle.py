@@ -121,7 +121,6 @@ async def test_the_owner_ships_from_the_gap_card_and_others_are_refused(
     assert _ship_action(answer_to(connector, look).card) == []
     before = row_counts(quiet_core.engine)
     plain = p.card_submit(url, {k: v for k, v in ship["data"].items() if k != "msteams"}, p.CAROL)
-    plain["conversation"]["id"] = "a:1carol-personal"
     for act in (message_back(url, ship["data"], p.CAROL), plain):
         act["conversation"]["id"] = "a:1carol-personal"
         await send(server, act)
@@ -129,6 +128,7 @@ async def test_the_owner_ships_from_the_gap_card_and_others_are_refused(
         assert texts(refused.card)[0] == REFUSAL, texts(refused.card)
         assert "\n" not in texts(refused.card)[0] and "Traceback" not in refused.card_text
         assert refused.card["body"][0]["color"] == "Attention"
+        assert_valid_card(refused.card)
     await _settle(server)
     assert row_counts(quiet_core.engine) == before, "a refused ship wrote to the database"
     assert pilot(quiet_core, "p1").stage == "pilot"
