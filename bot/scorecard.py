@@ -15,7 +15,7 @@ Each change of a gap's state (and of the ready flag, as the pseudo-gap `ready`) 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -230,15 +230,23 @@ def _batches(ids: Sequence[int]) -> Iterator[list[int]]:
         yield ids[lo : lo + BATCH]
 
 
-def rescore_due(session: Session, now: datetime, grace: timedelta) -> int:
+Moved = Callable[[Session, Sequence[Pilot], list[GapTransition]], None]
+
+
+def rescore_due(session: Session, now: datetime, grace: timedelta, moved: Moved | None = None) -> int:
     """The scheduler's call: rescore pilots time alone may have moved since the last tick. The
-    mark row (locked on PostgreSQL) keeps two replicas from writing the same transition twice."""
+    mark row (locked on PostgreSQL) keeps two replicas from writing the same transition twice.
+    `moved` is handed each batch's pilots and the transitions just stored, in the same transaction
+    (the scheduler plans the reopened-gap notice from them: bot/schedule/reopened.py)."""
     mark = store.mark(session)
     through = mark.through if mark is not None else now - timedelta(days=8) - grace
     seen = mark.checkin_id if mark is not None else 0
     ids, newest = store.due_for_rescore(session, now, through - grace, now - grace, seen)
     for batch in _batches(list(ids)):
-        store_scores(session, score(session, _pilots(session, batch), now, grace), now)
+        pilots = _pilots(session, batch)
+        changes = store_scores(session, score(session, pilots, now, grace), now)
+        if moved is not None and changes:
+            moved(session, pilots, changes)
     store.set_mark(session, now, newest)
     return len(ids)
 

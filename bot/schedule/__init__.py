@@ -22,7 +22,8 @@ committed leaves a claimed, unmarked row; after the lease another tick sends it 
 is milliseconds wide and is closed after the fact for Slack check-ins (the DM history is asked
 first); storage/outbox.py explains it and its measured size.
 
-Modules: plan.py (what is due), alerts.py (when an eval run warrants an alert), deliver.py
+Modules: plan.py (what is due), alerts.py (when an eval run warrants an alert), reopened.py (a
+production pilot's gap that reopened, from the stored scorecard's transitions), deliver.py
 (claim -> send -> mark), compose.py (row -> message at send time), messages.py (all wording of
 scheduled messages), cadence.py (weekly moments, DST-correct), reach.py (stored conversation
 references), operator.py (`pilotbot schedule` and the undeliverable warning under `status`).

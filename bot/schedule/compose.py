@@ -85,7 +85,7 @@ def escalation_reply(s: Session, esc: Escalation, dest: Destination, settings: S
     if kind == EscalationKind.shipped.value:
         return shipped_reply(pilot.slug, facts)
     if kind == EscalationKind.gap_reopened.value:
-        return gap_reopened_reply(pilot.slug, facts)
+        return gap_reopened_reply(pilot.slug, facts, owner_mention(pilot) if dest.is_channel else None)
     checkin = s.get(CheckIn, facts.get("checkin_id")) if facts.get("checkin_id") else None
     period = str(facts.get("period", ""))
     due_at = checkin.due_at if checkin else now

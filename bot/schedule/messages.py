@@ -439,11 +439,16 @@ def reopened_headline(slug: str, facts: dict[str, Any]) -> str:
     return f"{slug} is in production and its {label} gap reopened: {facts.get('reason', '')}"
 
 
-def gap_reopened_reply(slug: str, facts: dict[str, Any]) -> Reply:
+def gap_reopened_reply(slug: str, facts: dict[str, Any], owner: str | None = None) -> Reply:
+    """`owner`: a mention token, for the escalation channel's copy (the owner is pinged there too)."""
+    ping = (f"Pinging {owner}.",) if owner else ()
     return Reply(
         text=reopened_headline(slug, facts),
         tone=Tone.error,
-        lines=(f"`status {slug}` shows what it needs; `pause {slug}` stops its check-ins while it is fixed.",),
+        lines=(
+            *ping,
+            f"`status {slug}` shows what it needs; `pause {slug}` stops its check-ins while it is fixed.",
+        ),
         actions=(
             Action("Status", command=f"status {slug}"),
             Action("History", command=f"history {slug}"),

@@ -18,6 +18,7 @@ only for a check-in the platform accepted (`sent_at`): a refused send keeps the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,10 +31,11 @@ from bot.config import Settings
 from bot.lifecycle import policy
 from bot.ports import Destination
 from bot.schedule.cadence import latest_due, next_due, period_of
+from bot.schedule.reopened import reopened
 from bot.scorecard import rescore_due
 from storage import outbox
 from storage.db import session_scope
-from storage.models import CheckIn, Escalation, EscalationKind, Pilot, Stage
+from storage.models import CheckIn, Escalation, EscalationKind, GapTransition, Pilot, Stage
 
 REMIND_AFTER = timedelta(hours=24)
 LOOKBACK = timedelta(days=21)  # older unanswered check-ins are history, not news
@@ -54,6 +56,7 @@ class Planned:
     no_owner: int = 0
     digests: int = 0
     rescored: int = 0
+    reopened: int = 0
 
 
 def grace_of(settings: Settings) -> timedelta:
@@ -119,9 +122,21 @@ def plan(engine: Engine, settings: Settings, now: datetime) -> Planned:
         out.missed = _plan_followups(s, settings, now, reminder=False)
         out.digests = _plan_digest(s, settings, now)
         s.commit()
-        out.rescored = rescore_due(s, now, grace_of(settings))  # what time alone moved (bot/scorecard.py)
+
+        def tell_reopened(session: Session, pilots: Sequence[Pilot], moved: list[GapTransition]) -> None:
+            out.reopened += _plan_reopened(session, pilots, moved, now)
+
+        # What time alone moved (bot/scorecard.py), and a production gap that reopened by it.
+        out.rescored = rescore_due(s, now, grace_of(settings), tell_reopened)
         s.commit()
     return out
+
+
+def _plan_reopened(s: Session, pilots: Sequence[Pilot], moved: list[GapTransition], now: datetime) -> int:
+    """The reopened-gap notice of a production pilot whose gap time alone reopened (a check-in past
+    its grace period): the same row, under the same key, a change reopening it would have saved."""
+    rows = [esc.model_dump(exclude={"id"}) for p in pilots for esc in reopened(s, p, moved, now)]
+    return outbox.insert_ignore(s, Escalation, rows)
 
 
 def _plan_checkins(s: Session, pilots: list[Pilot], now: datetime) -> int:

@@ -9,7 +9,6 @@
 - `reads.py`: reports, the portfolio, history and the audit log
 - `lifecycle.py`: ship (through the gate), pause, resume, retire
 - `corrections.py`: void the latest eval, measurement or baseline
-- `reopened.py`: a production pilot's gap that reopens, told once
 
 Every write is `with self.change(actor, slug, action) as uow:` followed by its own rules.
 """

@@ -26,6 +26,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import ADMINS_EXAMPLE, Settings
 from bot.errors import NotFound, UserError
 from bot.ports import Actor
+from bot.schedule.reopened import reopened
 from bot.scorecard import rescore
 from storage import outbox, repo
 from storage.db import session_scope
@@ -185,7 +186,11 @@ class UnitOfWork:
             self.session.add(row)
             self.audit(before, {**context, **snapshot(row, *fields)})
         if self._pilot is not None:  # the stored scorecard moves in the same transaction (bot/scorecard.py)
-            rescore(self.session, self._pilot, self.now, self.grace)
+            moved = rescore(self.session, self._pilot, self.now, self.grace)
+            # A production gap this change (or time, since the last tick) reopened: told once, under
+            # the key the scheduler's rescore would use too (bot/schedule/reopened.py).
+            for row in reopened(self.session, self._pilot, moved, self.now):
+                self._enqueue(row)
         self.session.commit()
 
 
@@ -272,30 +277,9 @@ class ServiceBase:
                 uow.authorize()
             if pilot_fields:
                 uow.track(pilot, *pilot_fields)
-            watch = self._production_gaps(uow)
             yield uow
-            self._tell_reopened(uow, watch)
             uow.commit()
         self.committed(uow)
-
-    def _production_gaps(self, uow: UnitOfWork) -> Any:
-        """The gap report of a production pilot before a change (None otherwise): SPEC §8's reopening."""
-        from bot.reports import pilot_report
-
-        if uow.pilot.stage != "production":
-            return None
-        return pilot_report(uow.session, uow.pilot, uow.now, self.grace).gaps
-
-    def _tell_reopened(self, uow: UnitOfWork, before: Any) -> None:
-        from bot.reports import pilot_report
-        from bot.services.reopened import reopened
-
-        if before is None or uow.pilot.stage != "production":
-            return
-        uow.session.flush()
-        after = pilot_report(uow.session, uow.pilot, uow.now, self.grace).gaps
-        for row in reopened(uow.pilot, before, after, uow.now):
-            uow.save(row)
 
     @contextmanager
     def unit(self, actor: Actor, action: str) -> Iterator[UnitOfWork]:
