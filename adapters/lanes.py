@@ -47,6 +47,7 @@ class Lanes:
         self._bulk.shutdown(wait=False, cancel_futures=True)
 
 
+
 PORTFOLIO_WORKERS = 2
 
 _lanes: dict[str, ThreadPoolExecutor] = {}

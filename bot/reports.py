@@ -172,6 +172,7 @@ def portfolio(session: Session, now: datetime, grace: timedelta) -> list[Portfol
     return out
 
 
+
 # ---- the ship gate's facts (SPEC §8): the report plus the non-void records the gate reads ----
 
 
@@ -181,7 +182,8 @@ def snapshot_gate(snap: Snapshot, report: PilotReport, now: datetime) -> GateVer
     tz = p.checkin_tz or "UTC"
     newest = {m.key: snap.measured.get(m.id) for m in snap.metrics}
     metrics = tuple(
-        GateMetric(m, (local_day(at, tz),) if (at := newest.get(m.key)) is not None else ()) for m in report.metrics
+        GateMetric(m, (local_day(at, tz),) if (at := newest.get(m.key)) is not None else ())
+        for m in report.metrics
     )
     facts = GateFacts(go_live=p.go_live, today=local_day(now, tz), metrics=metrics, owner_answered=snap.owner_answered)
     return gate(report.gaps, facts)

@@ -45,8 +45,6 @@ ACTIVE_STAGES = (Stage.pilot.value, Stage.production.value)  # paused/retired pi
 def stages_with(what: str) -> tuple[str, ...]:
     """The stages whose `bot.lifecycle.policy` grants `what` ("checkins", "reminders", "escalations")."""
     return tuple(s.value for s in Stage if getattr(policy(s), what))
-
-
 DIGEST_WEEKDAY, DIGEST_TIME = 0, "09:00"
 
 

@@ -73,7 +73,9 @@ class Corrections(ServiceBase):
                 _mark(row, actor, why, uow.now)
                 uow.save(row)
                 withdrawn += 1
-            _audit(uow, {"record": "baseline", "metric": key, "baseline": m.baseline, "measurements": withdrawn}, why)
+            _audit(
+                uow, {"record": "baseline", "metric": key, "baseline": m.baseline, "measurements": withdrawn}, why
+            )
         return Outcome(
             f"Withdrew the `{slug}` metric {key} (baseline {with_unit(m.baseline, m.unit)} and {withdrawn} "
             f"measurement{'s' if withdrawn != 1 else ''}; kept, marked void).",
