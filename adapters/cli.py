@@ -112,9 +112,13 @@ def db_upgrade() -> None:
     typer.echo(f"Database at {after}" + (f" (was {before or 'empty'})." if before != after else " (already current)."))
     from bot.core import build_core
 
-    filled = build_core(settings, engine=engine, migrate=False).services.scorecard_backfill()
+    services = build_core(settings, engine=engine, migrate=False).services
+    filled = services.scorecard_backfill()
     if filled:
         typer.echo(f"Scored {filled} pilot(s) into the stored scorecard.")
+    judged = services.counters_backfill()
+    if judged:
+        typer.echo(f"Counted the verdicts of {judged} check-in(s) for /metrics.")
 
 
 @scorecard_app.command("check")

@@ -1,8 +1,10 @@
 """`GET /metrics` (prometheus-client), with its own CollectorRegistry per web app.
 
 In-process counters: commands handled by surface and outcome, command latency, delivery failures.
-Read from the database at scrape time (true across restarts and replicas): check-ins sent,
-answered and missed, escalations sent, deliveries waiting for a retry, pilots by gap state.
+Read from the database at scrape time (true across restarts and replicas), each a few indexed rows:
+check-ins sent, answered, missed and answered on time and escalations sent by kind (counters moved
+with their events, storage/counters.py), deliveries waiting for a retry (partial indexes), pilots by
+gap state (the stored scorecard).
 
 Served only to loopback clients, or to anyone presenting a valid API bearer token.
 """
@@ -13,10 +15,8 @@ import asyncio
 import ipaddress
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -26,10 +26,19 @@ from adapters import lanes
 from bot.core import Core
 from bot.gaps import Gap, GapState
 from bot.tokens import TokenService, bearer
+from storage import counters
 from storage.db import session_scope
-from storage.models import CheckIn, Escalation
 
 log = logging.getLogger(__name__)
+
+# `pilotbot_checkins_total{event}`: missed and on_time are each check-in's verdict (bot.gaps.is_missed),
+# counted once when it is answered or its grace period ends unanswered.
+CHECKIN_EVENTS = (
+    ("sent", counters.CHECKINS_SENT),
+    ("answered", counters.CHECKINS_ANSWERED),
+    ("missed", counters.CHECKINS_MISSED),
+    ("on_time", counters.CHECKINS_ON_TIME),
+)
 
 
 class Metrics:
@@ -88,30 +97,23 @@ class DatabaseCollector(Collector):
 
     def _collect(self) -> Iterator[Any]:
         services = self.core.services
-        now = services.clock.now()
+        # Maintained counters (storage/counters.py): a few rows, whatever the history's length.
+        with session_scope(self.core.engine) as s:
+            totals = counters.read(s)
+            waiting = counters.pending_retry(s)
         checkins = CounterMetricFamily("pilotbot_checkins", "Weekly check-ins by event.", labels=["event"])
-        sent, answered, missed = _checkin_counts(self.core, now, services.grace)
-        checkins.add_metric(["sent"], sent)
-        checkins.add_metric(["answered"], answered)
-        checkins.add_metric(["missed"], missed)
+        for event, name in CHECKIN_EVENTS:
+            checkins.add_metric([event], totals.get(name, 0))
         yield checkins
         esc = CounterMetricFamily("pilotbot_escalations_sent", "Escalations sent, by kind.", labels=["kind"])
+        for name, n in sorted(totals.items()):
+            if name.startswith(counters.ESCALATIONS_SENT):
+                esc.add_metric([name[len(counters.ESCALATIONS_SENT) :]], n)
+        yield esc
         pending = GaugeMetricFamily(
             "pilotbot_deliveries_pending_retry", "Check-ins and escalations whose last send failed and wait for retry."
         )
-        with session_scope(self.core.engine) as s:
-            col: Any = Escalation.sent_at
-            kind_col: Any = Escalation.kind
-            rows = s.execute(sa.select(kind_col, sa.func.count()).where(col.is_not(None)).group_by(kind_col)).all()
-            for kind, n in rows:
-                esc.add_metric([kind], n)
-            err_e: Any = Escalation.last_error
-            err_c: Any = CheckIn.last_error
-            n_e = s.execute(sa.select(sa.func.count()).where(col.is_(None), err_e.is_not(None))).scalar() or 0
-            ci_sent: Any = CheckIn.sent_at
-            n_c = s.execute(sa.select(sa.func.count()).where(ci_sent.is_(None), err_c.is_not(None))).scalar() or 0
-        yield esc
-        pending.add_metric([], n_e + n_c)
+        pending.add_metric([], waiting)
         yield pending
         # From the stored scorecard (bot/scorecard.py): one aggregate, no rule runs per pilot.
         counts = services.portfolio_counts()
@@ -126,28 +128,6 @@ class DatabaseCollector(Collector):
         production = GaugeMetricFamily("pilotbot_pilots_production", "Pilots in production.")
         production.add_metric([], counts.production)
         yield production
-
-
-def _checkin_counts(core: Core, now: datetime, grace: timedelta) -> tuple[int, int, int]:
-    """Sent, answered and missed check-ins in one aggregate statement (no rows reach Python).
-    Missed is bot.gaps.is_missed in SQL: answered after due + grace, or unanswered past it."""
-    with session_scope(core.engine) as s:
-        due: Any = CheckIn.due_at
-        answered_at: Any = CheckIn.answered_at
-        sent_at: Any = CheckIn.sent_at
-        if s.get_bind().dialect.name == "sqlite":
-            late = sa.func.julianday(answered_at) > sa.func.julianday(due) + grace.total_seconds() / 86400
-        else:
-            late = answered_at > due + sa.func.make_interval(0, 0, 0, 0, 0, 0, grace.total_seconds())
-        missed = sa.or_(sa.and_(answered_at.is_not(None), late), sa.and_(answered_at.is_(None), due <= now - grace))
-        row = s.execute(
-            sa.select(
-                sa.func.count(sent_at),
-                sa.func.coalesce(sa.func.sum(sa.case((sa.and_(due <= now, answered_at.is_not(None)), 1), else_=0)), 0),
-                sa.func.coalesce(sa.func.sum(sa.case((sa.and_(due <= now, missed), 1), else_=0)), 0),
-            )
-        ).one()
-    return int(row[0]), int(row[1]), int(row[2])
 
 
 METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)

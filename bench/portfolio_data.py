@@ -7,9 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 import storage.models  # noqa: F401
+from bot.config import Settings
+from bot.schedule.plan import grace_of
+from bot.schedule.verdicts import count_written
+from storage import counters
 from storage.db import make_engine, upgrade
 
 WEEKS = 52
@@ -24,6 +28,8 @@ def build(url: str, pilots: int = 10_000, weeks: int = WEEKS, metrics: int = 3, 
     t = SQLModel.metadata.tables
     start = NOW - timedelta(weeks=weeks)
     batch = 200
+    sent = 0
+    answers: list[tuple[datetime, datetime]] = []
     with engine.begin() as conn:
         for lo in range(0, pilots, batch):
             ids = range(lo + 1, min(lo + batch, pilots) + 1)
@@ -124,6 +130,14 @@ def build(url: str, pilots: int = 10_000, weeks: int = WEEKS, metrics: int = 3, 
                         )
                     )
             conn.execute(sa.insert(t["check_in"]), checkins)
+            sent += len(checkins)
+            answers += [(c["due_at"], c["answered_at"]) for c in checkins if c["answered_at"] is not None]
+    with Session(engine) as s:
+        # Rows written directly: counted as the delivery and the answers would (the unanswered ones'
+        # verdicts: the tick's step, which `build_core` runs at start).
+        counters.bump(s, {counters.CHECKINS_SENT: sent, counters.CHECKINS_ANSWERED: len(answers)})
+        count_written(s, answers, NOW, grace_of(Settings(_env_file=None, database_url=url)))  # type: ignore[call-arg]
+        s.commit()
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("ANALYZE")

@@ -54,5 +54,6 @@ def build_core(
     services = Services(engine, settings, clock)
     if migrate:
         services.scorecard_backfill()  # pilots without a stored scorecard yet (a database from before 0013)
+        services.counters_backfill()  # check-in verdicts not counted yet (a database from before 0014)
     flags = Flags(services)
     return Core(settings, engine, services, Router(services, flags), clock, flags)

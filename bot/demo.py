@@ -10,9 +10,11 @@ from bot.clock import Clock, FixedClock, SystemClock
 from bot.commands import ChannelRef, UserRef
 from bot.config import Settings
 from bot.ports import Actor
+from bot.schedule.verdicts import backfill as judge_all
+from bot.schedule.verdicts import count_written
 from bot.scorecard import rescore_slugs
 from bot.services import Services
-from storage import repo
+from storage import counters, repo
 from storage.db import session_scope
 from storage.models import CheckIn
 
@@ -38,6 +40,7 @@ def load_demo(engine: Engine, settings: Settings, clock: Clock | None = None) ->
         t.set(now - 12 * week)
         builders[slug](svc, t, now)
     rescore_slugs(engine, missing, now, svc.grace)  # the demo writes check-in history directly
+    judge_all(engine, now, svc.grace)
     return missing
 
 
@@ -45,10 +48,11 @@ def _at(clock: FixedClock, when: datetime) -> None:
     clock.set(when)
 
 
-def _checkins(engine: Engine, slug: str, now: datetime, weeks: int, missed: set[int]) -> None:
+def _checkins(svc: Services, slug: str, now: datetime, weeks: int, missed: set[int]) -> None:
     """Weekly check-in history: `missed` holds the weeks-ago numbers that went unanswered."""
     this_monday = _monday_9(now)
-    with session_scope(engine) as s:
+    answers: list[tuple[datetime, datetime]] = []
+    with session_scope(svc.engine) as s:
         pilot = repo.pilot_by_slug(s, slug)
         assert pilot is not None and pilot.id is not None
         hh, mm = (int(x) for x in pilot.checkin_time.split(":"))
@@ -57,6 +61,8 @@ def _checkins(engine: Engine, slug: str, now: datetime, weeks: int, missed: set[
             due = first - timedelta(weeks=ago)
             iso = due.isocalendar()
             answered = None if ago in missed else due + timedelta(hours=3)
+            if answered is not None:
+                answers.append((due, answered))
             s.add(
                 CheckIn(
                     pilot_id=pilot.id,
@@ -71,6 +77,10 @@ def _checkins(engine: Engine, slug: str, now: datetime, weeks: int, missed: set[
                     report={"source": "demo"} if answered else None,
                 )
             )
+        # Written directly, so counted here as the delivery and the answers would; the unanswered
+        # ones' verdicts are the tick's (`judge_all` in `load_demo`).
+        counters.bump(s, {counters.CHECKINS_SENT: weeks, counters.CHECKINS_ANSWERED: len(answers)})
+        count_written(s, answers, now, svc.grace)
         s.commit()
 
 
@@ -119,7 +129,7 @@ def _support(svc: Services, t: FixedClock, now: datetime) -> None:
     svc.set_path(dana, slug, "human-review", "done", "agents edit every draft before sending")
     _at(t, now)
     svc.set_cadence(dana, slug, 0, "09:00", None)
-    _checkins(svc.engine, slug, now, 8, missed=set())
+    _checkins(svc, slug, now, 8, missed=set())
     # SPEC §8: shipped through the gate (four gaps closed, measured after go-live, reviews answered),
     # so the demo shows a pilot in production with its audit trail and ROI announcement.
     svc.ship(dana, slug)
@@ -146,7 +156,7 @@ def _legal(svc: Services, t: FixedClock, now: datetime) -> None:
     svc.record_measurement(li, slug, "intake_minutes", 9, None)
     _at(t, now)
     svc.set_cadence(li, slug, 2, "10:00", None)
-    _checkins(svc.engine, slug, now, 6, missed={1})
+    _checkins(svc, slug, now, 6, missed={1})
 
 
 def _docs(svc: Services, t: FixedClock, now: datetime) -> None:
@@ -173,4 +183,4 @@ def _docs(svc: Services, t: FixedClock, now: datetime) -> None:
     svc.record_eval(sam, slug, 96.5, 60, "summarizer-v2")
     _at(t, now)
     svc.set_cadence(sam, slug, 0, "09:00", None)
-    _checkins(svc.engine, slug, now, 7, missed={1, 2})
+    _checkins(svc, slug, now, 7, missed={1, 2})

@@ -246,12 +246,21 @@ def unsent_index(name: str) -> tuple[sa.Index]:
     return (sa.Index(name, "attempts", sqlite_where=where, postgresql_where=where),)
 
 
+_UNJUDGED = sa.text("judged_at IS NULL AND answered_at IS NULL")
+_RETRY = sa.text("sent_at IS NULL AND last_error IS NOT NULL")
+
+
 class CheckIn(SQLModel, table=True):
     __tablename__ = "check_in"
     __table_args__ = (
         sa.UniqueConstraint("pilot_id", "period", name="uq_check_in_pilot_period"),
         sa.Index("ix_check_in_pilot_due", "pilot_id", "due_at"),
         *unsent_index("ix_check_in_unsent_attempts"),
+        # Partial indexes, so /metrics and the scheduler read only the few rows they are about:
+        # unanswered check-ins without a counted verdict yet (bot/schedule/verdicts.py), and failed
+        # sends waiting for a retry (`pilotbot_deliveries_pending_retry`).
+        sa.Index("ix_check_in_unjudged_due", "due_at", sqlite_where=_UNJUDGED, postgresql_where=_UNJUDGED),
+        sa.Index("ix_check_in_retry", "id", sqlite_where=_RETRY, postgresql_where=_RETRY),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -272,6 +281,9 @@ class CheckIn(SQLModel, table=True):
     # sha256 of the normalised answer (bot/services/checkin_answer.py): the same submission arriving
     # twice (a Slack retry after a late ack, a double click, a Teams card sent twice) records once.
     answer_digest: str | None = Field(default=None, max_length=64)
+    # When its verdict (answered on time, or missed: `bot.gaps.is_missed`) was counted in the
+    # /metrics counters (storage/counters.py); set once, by the answer or by the scheduler.
+    judged_at: datetime | None = _ts()
 
 
 class Escalation(SQLModel, table=True):
@@ -422,3 +434,13 @@ class ScorecardMark(SQLModel, table=True):
     # The newest check-in id rescored: the planner inserts check-ins outside any unit of work, some
     # already past their grace period (a catch-up after downtime, a changed cadence).
     checkin_id: int = 0
+
+
+class MetricCounter(SQLModel, table=True):
+    """A monotonic event counter shown on /metrics (storage/counters.py names them), moved in the
+    transaction of the event it counts."""
+
+    __tablename__ = "metric_counter"
+
+    name: str = Field(max_length=64, primary_key=True)
+    value: int = Field(default=0, sa_column=Column(sa.BigInteger(), nullable=False))

@@ -38,11 +38,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from storage import counters
 from storage.models import CheckIn, Escalation, Pilot, Stage
 
 # After this many failed sends a message is reported undeliverable (logged, shown in `status` and
@@ -111,13 +112,19 @@ def claim_escalations(
 
 
 def mark_sent(session: Session, model: Any, row_id: int, now: datetime, **values: Any) -> bool:
-    res = session.execute(
+    """Marks one row sent and counts it (storage/counters.py) in the same transaction."""
+    kind = col(Escalation.kind) if model is Escalation else col(model.id)
+    won = session.execute(
         sa.update(model)
         .where(col(model.id) == row_id, col(model.sent_at).is_(None))
         .values(sent_at=now, claimed_at=None, last_error=None, next_attempt_at=None, **values)
-    )
+        .returning(kind)
+    ).all()
+    if won:
+        name = f"{counters.ESCALATIONS_SENT}{won[0][0]}" if model is Escalation else counters.CHECKINS_SENT
+        counters.bump(session, {name: 1})
     session.commit()
-    return bool(getattr(res, "rowcount", 0))
+    return bool(won)
 
 
 def backoff(attempts: int, base: float = 30.0) -> timedelta:
@@ -209,18 +216,25 @@ def undeliverable_count(session: Session) -> int:
 
 
 def mark_sent_many(session: Session, model: Any, refs: Sequence[tuple[int, dict[str, Any]]], now: datetime) -> int:
-    """Group commit: mark several sent rows in one transaction (one executemany UPDATE)."""
+    """Group commit: mark several sent check-ins in one transaction (one executemany UPDATE), and
+    count them. Outbox rows are marked one by one (`mark_sent`), with their kind."""
+    if model is not CheckIn:
+        raise ValueError("mark_sent_many marks check-ins")
     if not refs:
         return 0
-    table = model.__table__
+    table = cast(Any, CheckIn).__table__
     stmt = (
         sa.update(table)
         .where(table.c.id == sa.bindparam("row_id"), table.c.sent_at.is_(None))
         .values(sent_at=now, claimed_at=None, last_error=None, next_attempt_at=None, message_ref=sa.bindparam("ref"))
     )
-    session.connection().execute(stmt, [{"row_id": i, "ref": ref} for i, ref in refs])
+    res = session.connection().execute(stmt, [{"row_id": i, "ref": ref} for i, ref in refs])
+    # Summed over the executemany (both dialects report it): rows another process marked first
+    # (a lapsed claim) are not counted twice.
+    marked = int(res.rowcount or 0)
+    counters.bump(session, {counters.CHECKINS_SENT: marked})
     session.commit()
-    return len(refs)
+    return marked
 
 
 def last_dm_channels(session: Session, owner_refs: Sequence[str]) -> dict[str, str]:

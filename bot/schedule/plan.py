@@ -9,7 +9,8 @@ Planning only *creates rows* under unique keys; sending is a separate claim/send
 - reminder: 24 h after the due time, unanswered -> outbox row `remind:<pilot>:<period>`;
 - missed review: grace passed, unanswered -> `missed:<pilot>:<period>` (escalation channel + owner);
 - no owner: once per cadence week -> `noowner:<pilot>:<period>` to the escalation channel;
-- digest: Monday 09:00 in PILOTBOT_TIMEZONE -> `digest:<platform>:<channel>:<period>`.
+- digest: Monday 09:00 in PILOTBOT_TIMEZONE -> `digest:<platform>:<channel>:<period>`;
+- verdicts: a check-in whose grace passed unanswered is counted missed once (verdicts.py, /metrics).
 Eval alerts are created by `Services.record_eval` (one per breach, keys in alerts.py) and
 delivered right after that change's commit (the tick is the safety net). Every row stores facts
 and destinations, never a sentence (messages.py words it). A reminder or missed-review row is planned
@@ -32,6 +33,7 @@ from bot.lifecycle import policy
 from bot.ports import Destination
 from bot.schedule.cadence import latest_due, next_due, period_of
 from bot.schedule.reopened import reopened
+from bot.schedule.verdicts import judge_due
 from bot.scorecard import rescore_due
 from storage import outbox
 from storage.db import session_scope
@@ -57,6 +59,7 @@ class Planned:
     digests: int = 0
     rescored: int = 0
     reopened: int = 0
+    judged: int = 0  # check-in verdicts counted for /metrics (verdicts.py)
 
 
 def grace_of(settings: Settings) -> timedelta:
@@ -121,6 +124,8 @@ def plan(engine: Engine, settings: Settings, now: datetime) -> Planned:
         out.reminders = _plan_followups(s, settings, now, reminder=True)
         out.missed = _plan_followups(s, settings, now, reminder=False)
         out.digests = _plan_digest(s, settings, now)
+        s.commit()
+        out.judged = judge_due(s, now, grace_of(settings))  # grace passed unanswered: missed (counted once)
         s.commit()
 
         def tell_reopened(session: Session, pilots: Sequence[Pilot], moved: list[GapTransition]) -> None:

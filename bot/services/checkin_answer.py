@@ -33,6 +33,7 @@ from bot.forms import (
 from bot.ports import Actor
 from bot.replies import Reply, Tone
 from bot.schedule.cadence import period_of
+from bot.schedule.verdicts import count_answer
 from bot.services.evals import add_eval
 from bot.services.unit import Outcome, ServiceBase, UnitOfWork
 from storage import repo
@@ -163,6 +164,7 @@ def _record(
         ).first()
         run_id = run.id if run is not None else None
     s.flush()
+    first = checkin.answered_at is None
     checkin.answered_at = checkin.answered_at or now
     checkin.answer_digest = digest
     checkin.report = {
@@ -175,6 +177,8 @@ def _record(
         "eval_run_id": run_id,
     }
     uow.save(checkin)
+    s.flush()
+    count_answer(s, checkin, now, uow.grace, first)  # the /metrics counters move with the answer
     if answer.triage:
         lines.append(f"Triage note saved: {answer.triage[:200]}")
     return lines, alerts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.reports import PilotReport, PortfolioEntry, PortfolioPage, portfolio, portfolio_page, report_from
+from bot.schedule.verdicts import backfill as judge_all
 from bot.scorecard import WeekCount, backfill, check, weekly_trend
 from bot.services.unit import ServiceBase, find_pilot
 from storage import repo
@@ -88,3 +89,7 @@ class Reads(ServiceBase):
 
     def scorecard_backfill(self) -> int:
         return backfill(self.engine, self.clock.now(), self.grace)
+
+    def counters_backfill(self) -> int:
+        """Check-in verdicts not counted yet for /metrics (a database from before 0014_counters)."""
+        return judge_all(self.engine, self.clock.now(), self.grace)

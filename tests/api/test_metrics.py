@@ -1,15 +1,14 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
-from sqlmodel import select
 
 from adapters.metrics import get_metrics, is_loopback, metrics_allowed
 from bot.clock import FixedClock
-from storage.db import session_scope
-from storage.models import CheckIn, Escalation
+from bot.schedule.deliver import Delivery
 from tests.api.conftest import ANA, Api
+from tests.schedule.recording import RecordingNotifier
 
 LEGAL = "/api/v1/pilots/legal-intake"
 
@@ -22,7 +21,8 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
-async def test_metrics_expose_counters_after_traffic(api: Api, clock: FixedClock) -> None:
+async def test_metrics_expose_counters_after_traffic(api_any_db: Api, clock: FixedClock) -> None:
+    api = api_any_db
     h = api.auth(api.admin)
     assert (await api.client.get(LEGAL, headers=h)).status == 200
     assert (await api.client.post(LEGAL + "/evals", headers=h, json={"score": 90, "cases": 150})).status == 201
@@ -30,29 +30,27 @@ async def test_metrics_expose_counters_after_traffic(api: Api, clock: FixedClock
     # A chat command goes through the metered router that /metrics installed.
     assert api.core.router.handle("status", ANA).ok
     assert not api.core.router.handle("frobnicate", ANA).ok
-    now = clock.now()
-    with session_scope(api.core.engine) as s:
-        s.add(CheckIn(pilot_id=1, period="2020-W01", due_at=now - timedelta(days=14), sent_at=now - timedelta(days=14)))
-        s.add(
-            CheckIn(
-                pilot_id=1,
-                period="2020-W02",
-                due_at=now - timedelta(days=7),
-                sent_at=now - timedelta(days=7),
-                answered_at=now - timedelta(days=6),
-            )
-        )
-        esc = s.exec(select(Escalation)).one()
-        esc.sent_at = now
-        s.add(esc)
-        s.commit()
+    # The scheduler's real events: both of Ana's check-ins go out (one after a failed send), she
+    # answers one in time, the other passes its grace unanswered (missed, and its review is sent).
+    console = RecordingNotifier("console", clock)
+    delivery = Delivery(api.core.engine, api.core.settings, clock, {"console": console})  # type: ignore[dict-item]
+    clock.set(datetime(2026, 12, 7, 9, 30, tzinfo=UTC))  # Monday after the owners were set: due
+    console.fail_next = 1
+    await delivery.tick()
+    first = await scrape(api)
+    assert first[("pilotbot_checkins_total", (("event", "sent"),))] == 1
+    assert first[("pilotbot_deliveries_pending_retry", ())] == 1
+    clock.advance(timedelta(minutes=5))
+    await delivery.tick()
+    form = api.core.services.checkin_form("legal-intake")
+    api.core.services.answer_checkin(ANA, "legal-intake", {f.key: "1" for f in form.fields if not f.optional})
+    clock.advance(api.core.services.grace + timedelta(hours=1))
+    await delivery.tick()
     metrics = get_metrics(api.client.app)
     assert metrics is not None
     metrics.delivery_failed("slack")
 
-    r = await api.client.get("/metrics")  # the test client connects from loopback
-    assert r.status == 200 and r.content_type == "text/plain"
-    got = samples(await r.text())
+    got = await scrape(api)
     assert got[("pilotbot_commands_total", (("outcome", "ok"), ("surface", "api")))] == 2
     assert got[("pilotbot_commands_total", (("outcome", "refused"), ("surface", "api")))] == 1
     assert got[("pilotbot_commands_total", (("outcome", "ok"), ("surface", "console")))] == 1
@@ -60,12 +58,27 @@ async def test_metrics_expose_counters_after_traffic(api: Api, clock: FixedClock
     assert got[("pilotbot_command_seconds_count", (("surface", "api"),))] == 3
     assert got[("pilotbot_checkins_total", (("event", "sent"),))] == 2
     assert got[("pilotbot_checkins_total", (("event", "answered"),))] == 1
+    assert got[("pilotbot_checkins_total", (("event", "on_time"),))] == 1
     assert got[("pilotbot_checkins_total", (("event", "missed"),))] == 1
     assert got[("pilotbot_escalations_sent_total", (("kind", "eval_below_bar"),))] == 1
+    assert got[("pilotbot_escalations_sent_total", (("kind", "checkin_missed"),))] == 1
+    assert got[("pilotbot_deliveries_pending_retry", ())] == 0
     assert got[("pilotbot_delivery_failures_total", (("platform", "slack"),))] == 1
     assert got[("pilotbot_pilots", (("gap", "quality"), ("state", "open")))] == 2
-    assert got[("pilotbot_pilots", (("gap", "owner"), ("state", "closed")))] == 2
     assert got[("pilotbot_pilots_ready", ())] == 0
+    # Counters never go down: the same scrape later, with nothing new, says the same.
+    clock.advance(timedelta(days=1))
+    await delivery.tick()
+    later = await scrape(api)
+    assert {k: v for k, v in later.items() if k[0] == "pilotbot_checkins_total"} == {
+        k: v for k, v in got.items() if k[0] == "pilotbot_checkins_total"
+    }
+
+
+async def scrape(api: Api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    r = await api.client.get("/metrics")  # the test client connects from loopback
+    assert r.status == 200 and r.content_type == "text/plain"
+    return samples(await r.text())
 
 
 def test_metrics_access_rule(api: Api) -> None:
