@@ -10,7 +10,7 @@ the rule: the answered check-ins up to the id recorded here (`backfill:check_in_
 pass, the unanswered ones past their grace through the scheduler's own step.
 
 Revision ID: 0014_counters
-Revises: 0013_scorecard
+Revises: 0014_read_indexes
 Create Date: 2026-12-02
 """
 from alembic import op
