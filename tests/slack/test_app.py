@@ -122,6 +122,27 @@ async def test_refused_commands_are_never_shared(slack: Slack) -> None:
     assert "nope" in answer["text"]
 
 
+async def test_portfolio_status_is_acked_at_once_and_answered_through_the_response_url(slack: Slack) -> None:
+    seed(slack.core)
+    resp = await slack.command("status share")
+    assert resp.status == 200
+    assert await resp.text() == ""  # the ack carries nothing: no portfolio read sits before it
+    answer = await slack.answer()
+    assert answer["response_type"] == "in_channel"
+    assert "0 of 1 pilot ready to ship" in answer["text"]
+    assert_valid_blocks(answer["blocks"])
+
+
+async def test_a_refused_portfolio_read_answers_one_sentence_through_the_response_url(slack: Slack) -> None:
+    seed(slack.core)
+    resp = await slack.command("status page 9")
+    assert resp.status == 200 and await resp.text() == ""
+    answer = await slack.answer()
+    assert answer["response_type"] == "ephemeral"  # refused: never shared
+    assert "There is no page 9; the last is 1" in answer["text"]
+    assert "Traceback" not in json.dumps(answer)
+
+
 async def test_portfolio_status_and_help(slack: Slack) -> None:
     seed(slack.core)
     assert "0 of 1 pilot ready to ship" in (await slack.ask("status"))["text"]
