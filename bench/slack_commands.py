@@ -49,6 +49,17 @@ def build_portfolio(url: str, pilots: int) -> None:
     build(url, pilots=pilots).dispose()
 
 
+def portfolio_url(path: Path, pilots: int) -> str:
+    """A SQLite portfolio at `path`, built unless it is already there (`--db`: the build takes
+    minutes at 10,000 pilots; the benches only read it, apart from serve's scorecard backfill)."""
+    url = f"sqlite:///{path}"
+    if not path.exists():
+        t0 = time.perf_counter()
+        build_portfolio(url, pilots)
+        print(f"portfolio: {pilots} pilots built in {time.perf_counter() - t0:.1f} s ({url})")
+    return url
+
+
 # ---- servers ---------------------------------------------------------------------------------
 
 
@@ -225,10 +236,7 @@ def summary(rounds: list[Round]) -> dict[str, float]:
 
 async def main(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="pilotbot-bench-"))
-    db_url = f"sqlite:///{tmp / 'bench.db'}"
-    t0 = time.perf_counter()
-    build_portfolio(db_url, args.pilots)
-    print(f"portfolio: {args.pilots} pilots built in {time.perf_counter() - t0:.1f} s ({db_url})")
+    db_url = portfolio_url(args.db or tmp / "bench.db", args.pilots)
 
     fake = await FakeSlack().start()
     answers = Answers(fake)
@@ -252,7 +260,13 @@ async def main(args: argparse.Namespace) -> None:
         connector = aiohttp.TCPConnector(limit=args.concurrency * 2)
         async with aiohttp.ClientSession(connector=connector) as http:
             for name, proc in zip(targets, procs, strict=True):
-                await wait_ready(http, targets[name], proc)
+                for attempt in range(6):  # serve scores a fresh 10,000-pilot database before it listens
+                    try:
+                        await wait_ready(http, targets[name], proc)
+                        break
+                    except SystemExit:
+                        if attempt == 5 or proc.poll() is not None:
+                            raise
             for name, url in targets.items():  # warm-up: auth.test, caches, connections
                 await run_round(http, url, name, answers if name == "pilotbot" else None, fake, 200,
                                 args.concurrency, args.pilots, seq)  # fmt: skip
@@ -269,7 +283,7 @@ async def main(args: argparse.Namespace) -> None:
         for proc in procs:
             proc.wait(10)
         await fake.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # `--db` lives elsewhere
 
     pb, bare = summary(rounds["pilotbot"]), summary(rounds["bare bolt"])
     print(
@@ -299,4 +313,5 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--db", type=Path, help="reuse (or build and keep) the portfolio in this SQLite file")
     asyncio.run(main(parser.parse_args()))

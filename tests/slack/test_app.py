@@ -122,6 +122,27 @@ async def test_refused_commands_are_never_shared(slack: Slack) -> None:
     assert "nope" in answer["text"]
 
 
+async def test_portfolio_status_is_acked_at_once_and_answered_through_the_response_url(slack: Slack) -> None:
+    seed(slack.core)
+    resp = await slack.command("status share")
+    assert resp.status == 200
+    assert await resp.text() == ""  # the ack carries nothing: no portfolio read sits before it
+    answer = await slack.answer()
+    assert answer["response_type"] == "in_channel"
+    assert "0 of 1 pilot ready to ship" in answer["text"]
+    assert_valid_blocks(answer["blocks"])
+
+
+async def test_a_refused_portfolio_read_answers_one_sentence_through_the_response_url(slack: Slack) -> None:
+    seed(slack.core)
+    resp = await slack.command("status page 9")
+    assert resp.status == 200 and await resp.text() == ""
+    answer = await slack.answer()
+    assert answer["response_type"] == "ephemeral"  # refused: never shared
+    assert "There is no page 9; the last is 1" in answer["text"]
+    assert "Traceback" not in json.dumps(answer)
+
+
 async def test_portfolio_status_and_help(slack: Slack) -> None:
     seed(slack.core)
     assert "0 of 1 pilot ready to ship" in (await slack.ask("status"))["text"]
@@ -144,9 +165,10 @@ async def test_a_change_runs_as_the_slack_user(slack: Slack) -> None:
 async def test_bare_mention_is_resolved_with_users_info_once(slack: Slack) -> None:
     slack.fake.add_user("U42", "Bob Builder")
     await slack.ask("new p-one One")
+    before = len(slack.fake.of("response_url"))  # `new` too, if it took longer than the ack budget
     resp = await slack.command("owner p-one <@U42>")
     assert (await resp.text()) == ""  # users.info is Web API work: acked first, answered after
-    assert "@Bob Builder now owns" in (await slack.answer(1))["text"]
+    assert "@Bob Builder now owns" in (await slack.answer(before + 1))["text"]
     assert slack.core.services.pilot_report("p-one").pilot.owner_name == "Bob Builder"
     await slack.ask("new p-two Two", user_id="U42")
     answer = await slack.ask("owner p-two <@U42>", user_id="U42")  # the name is cached: answered in the ack
