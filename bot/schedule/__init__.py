@@ -25,5 +25,6 @@ first); storage/outbox.py explains it and its measured size.
 Modules: plan.py (what is due), alerts.py (when an eval run warrants an alert), deliver.py
 (claim -> send -> mark), compose.py (row -> message at send time), messages.py (all wording of
 scheduled messages), cadence.py (weekly moments, DST-correct), reach.py (stored conversation
-references), operator.py (`pilotbot schedule` and the undeliverable warning under `status`).
+references), channels.py (escalation channels that refuse posts: one DM per episode, the `status`
+line), operator.py (`pilotbot schedule` and the undeliverable warning under `status`).
 """
