@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from bot.errors import NotFound, UserError
+from bot.flag_cache import FlagCache, note_local_change
 from bot.gaps import fmt_pct
 from bot.ports import Actor
 from bot.schedule.alerts import alert_destinations
@@ -186,34 +187,68 @@ class Flags:
         self.clock = services.clock
         self.reads = reads or ReadLog()
         self.tokens = tokens or TokenService(self.engine, self.clock)
+        self.cache = FlagCache()
 
     # ---- production reads (OFREP) ----
+    # The `cached_*` methods answer from memory on the event loop (None: ask the database, in a
+    # worker thread, through the others, which refill the cache). bot/flag_cache.py says how stale.
+
+    def cached_token(self, secret: str) -> TokenInfo | None:
+        if not secret or len(secret) > 200:
+            return None
+        row = self.cache.token(hash_token(secret))
+        if row is None or self._touch_due(row):
+            return None
+        return TokenInfo(row.name, row.pilot_slug, row.created_at, row.revoked_at, row.last_used_at)
+
+    def cached_flag(self, slug: str) -> FlagRow | None:
+        return self.cache.flag(slug)
+
+    def cached_verdict(self, slug: str, token_name: str) -> Verdict | None:
+        row = self.cache.flag(slug)
+        if row is None:
+            return None
+        self.reads.record(token_name, row.id, self.clock.now())
+        return flag_verdict(row)
+
+    def _marks(self, conn: Connection) -> store.ChangeMarks | None:
+        if not self.cache.fresh():
+            self.cache.refresh(conn)
+        return self.cache.marks
+
+    def _touch_due(self, row: store.TokenRow) -> bool:
+        return row.last_used_at is None or self.clock.now() - row.last_used_at >= TOUCH_EVERY
 
     def evaluate(self, slug: str, token_name: str, conn: Connection | None = None) -> Verdict | None:
         """One flag, None when no pilot has this key. Records the read in memory only."""
         if conn is None:
             with self.engine.connect() as own:
                 return self.evaluate(slug, token_name, own)
+        seen = self._marks(conn)
         row = store.flag_row(conn, slug)
         if row is None:
             return None
+        self.cache.keep_flag(row, seen)
         self.reads.record(token_name, row.id, self.clock.now())
         return flag_verdict(row)
 
     def authorize(self, secret: str, conn: Connection | None = None) -> TokenInfo | None:
         """bot.tokens.TokenService.verify in one statement: the same rules (unknown, revoked or a scoped
-        token whose pilot is gone -> None; checked against the database on every request, no cache).
-        When the token's `last_used_at` is due for its once-a-minute touch, verify itself runs."""
+        token whose pilot is gone -> None). When the token's `last_used_at` is due for its
+        once-a-minute touch, verify itself runs; otherwise the row is kept for `cached_token`."""
         if not secret or len(secret) > 200:
             return None
         if conn is None:
             with self.engine.connect() as own:
                 return self.authorize(secret, own)
-        row = store.token_row(conn, hash_token(secret))
+        digest = hash_token(secret)
+        seen = self._marks(conn)
+        row = store.token_row(conn, digest)
         if row is None or row.revoked_at is not None or (row.pilot_id is not None and row.pilot_slug is None):
             return None
-        if row.last_used_at is None or self.clock.now() - row.last_used_at >= TOUCH_EVERY:
+        if self._touch_due(row):
             return self.tokens.verify(secret)
+        self.cache.keep_token(digest, row, seen)
         return TokenInfo(row.name, row.pilot_slug, row.created_at, row.revoked_at, row.last_used_at)
 
     def bulk_etag(self, scope: str | None, conn: Connection | None = None) -> str:
@@ -225,7 +260,10 @@ class Flags:
     def _etag(self, conn: Connection, scope: str | None) -> str:
         if scope is None:
             return etag_of(None, store.bulk_state(conn))
+        seen = self._marks(conn)
         row = store.flag_row(conn, scope)  # a scoped token's ETag moves only with its own pilot
+        if row is not None:
+            self.cache.keep_flag(row, seen)
         return etag_of(scope, (row.id, row.flag_version, row.flag_on, row.stage) if row else ())
 
     def evaluate_all(self, token_name: str, scope: str | None) -> tuple[str, list[Verdict]]:
@@ -404,6 +442,7 @@ def _stamp(s: Session, pilot: Pilot, actor_ref: str, now: datetime) -> None:
     pilot.flag_changed_by = actor_ref
     pilot.flag_version = store.bump_generation(s.connection())  # moves the bulk ETag
     pilot.updated_at = now
+    note_local_change(s)
 
 
 def _audit(

@@ -19,6 +19,7 @@ from sqlmodel import select
 
 from bot.clock import Clock, SystemClock
 from bot.errors import UserError
+from bot.flag_cache import bump_local
 from storage import repo
 from storage.db import session_scope
 from storage.models import ApiToken, AuditEvent, Pilot
@@ -128,6 +129,7 @@ class TokenService:
                     )
                 )
                 s.commit()
+                bump_local()  # the OFREP routes of this process stop accepting it at once
             slug = s.get(Pilot, row.pilot_id).slug if row.pilot_id else None  # type: ignore[union-attr]
             return TokenInfo(row.name, slug, row.created_at, row.revoked_at, row.last_used_at, row.read_only)
 

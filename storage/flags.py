@@ -181,3 +181,26 @@ def record_reads(conn: sa.Connection, reads: Mapping[tuple[str, int | None], dat
         conn.execute(_READ.insert(), inserts)
         statements += 1
     return statements
+
+
+@dataclass(frozen=True)
+class ChangeMarks:
+    """What moves when an answer of the OFREP routes may change (bot/flag_cache.py)."""
+
+    flags: tuple[int, int | None]  # (flip generation, newest pilot id): the unscoped bulk ETag's state
+    tokens: tuple[int, int, int | None]  # (tokens, revoked tokens, newest token id)
+
+
+_MARKS = sa.select(
+    sa.select(_GEN.c.generation).where(_GEN.c.id == 1).scalar_subquery(),
+    sa.select(sa.func.max(_PILOT.c.id)).scalar_subquery(),
+    sa.select(sa.func.count()).select_from(_TOKEN).scalar_subquery(),
+    sa.select(sa.func.count(_TOKEN.c.revoked_at)).scalar_subquery(),
+    sa.select(sa.func.max(_TOKEN.c.id)).scalar_subquery(),
+)
+
+
+def change_marks(conn: sa.Connection) -> ChangeMarks:
+    """One statement: the flip generation, the newest pilot and the tokens' count and revocations."""
+    r = conn.execute(_MARKS).one()
+    return ChangeMarks((int(r[0] or 0), r[1]), (int(r[2] or 0), int(r[3] or 0), r[4]))

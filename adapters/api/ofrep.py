@@ -8,9 +8,11 @@
 token asks for another key. The body is the evaluation context; flags here are not targeted, so
 it is only checked for shape (empty, `{}` or `{"context": {...}}`).
 
-Each request makes one hop to a worker thread that verifies the token and reads the flag
-together; the read evidence is recorded in memory (bot/flags.ReadLog) and flushed by a
-background task every `FLUSH_EVERY`, and once more on shutdown.
+A request whose token and flag are in the flag cache (bot/flag_cache.py: fresh for a second,
+dropped at once by a change in this process) is answered on the event loop; otherwise one hop to
+a worker thread verifies the token and reads the flag together, refilling the cache. The read
+evidence is recorded in memory (bot/flags.ReadLog) and flushed by a background task every
+`FLUSH_EVERY`, and once more on shutdown.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from sqlalchemy.engine import Connection
 
 from adapters.metrics import METRICS_KEY
 from bot.core import Core
-from bot.flags import FLUSH_EVERY, Flags, Verdict
+from bot.flags import FLUSH_EVERY, Flags, Verdict, etag_of
 from bot.tokens import TokenInfo, bearer
 from bot.views import INTERNAL_ERROR
+from storage.flags import FlagRow
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +152,31 @@ def _evaluate_one(state: OfrepState, secret: str, key: str) -> dict[str, Any]:
     return {**verdict_doc(verdict), "key": key}
 
 
+def _one_from_memory(state: OfrepState, secret: str, key: str) -> dict[str, Any] | None:
+    """On the event loop: the answer when the token and the flag are cached and fresh, else None."""
+    info = state.flags.cached_token(secret)
+    if info is None:
+        return None
+    slug = key.lower()
+    if not info.may_access(slug):
+        raise Refused(403, {"errorDetails": f"This token may read `{info.pilot_slug}` only, not `{key[:60]}`."})
+    verdict = state.flags.cached_verdict(slug, info.name)
+    return None if verdict is None else {**verdict_doc(verdict), "key": key}
+
+
 async def evaluate_flag(request: web.Request) -> web.Response:
     key = request.match_info["key"]
     secret = _secret(request)
     await _check_context(request, key)
-    doc = await asyncio.to_thread(_evaluate_one, request.app[STATE_KEY], secret, key)
-    return web.json_response(doc)
+    state = request.app[STATE_KEY]
+    doc = _one_from_memory(state, secret, key)
+    if doc is None:
+        doc = await asyncio.to_thread(_evaluate_one, state, secret, key)
+    return web.json_response(doc, dumps=_dumps)
+
+
+def _dumps(doc: Any) -> str:
+    return json.dumps(doc, separators=(",", ":"))
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
@@ -162,6 +184,34 @@ def _etag_matches(header: str | None, etag: str) -> bool:
         return False
     tags = [t.strip() for t in header.split(",")]
     return any(t == "*" or t.removeprefix("W/") == etag for t in tags)
+
+
+def _bulk_from_memory(state: OfrepState, secret: str, if_none_match: str | None) -> tuple[str, bytes | None] | None:
+    """On the event loop: (ETag, body or None for 304) from the cache, else None (ask the database)."""
+    flags = state.flags
+    info = flags.cached_token(secret)
+    marks = flags.cache.marks
+    if info is None or marks is None:
+        return None
+    scope = info.pilot_slug
+    rows: list[FlagRow] | None = None
+    if scope is None:
+        etag = etag_of(None, marks.flags)
+    else:
+        row = flags.cached_flag(scope)
+        if row is None:
+            return None
+        rows = [row]
+        etag = etag_of(scope, (row.id, row.flag_version, row.flag_on, row.stage))
+    if _etag_matches(if_none_match, etag):
+        flags.record_bulk(info.name, scope, rows)
+        return etag, None
+    with state.lock:
+        cached = state.bulk_bodies.get((scope, etag))
+    if cached is None:
+        return None
+    flags.record_bulk(info.name, scope, rows)
+    return etag, cached
 
 
 def _evaluate_bulk(state: OfrepState, secret: str, if_none_match: str | None) -> tuple[str, bytes | None]:
@@ -190,9 +240,11 @@ def _evaluate_bulk(state: OfrepState, secret: str, if_none_match: str | None) ->
 async def evaluate_flags(request: web.Request) -> web.Response:
     secret = _secret(request)
     await _check_context(request, None)
-    etag, body = await asyncio.to_thread(
-        _evaluate_bulk, request.app[STATE_KEY], secret, request.headers.get("If-None-Match")
-    )
+    state, if_none_match = request.app[STATE_KEY], request.headers.get("If-None-Match")
+    answer = _bulk_from_memory(state, secret, if_none_match)
+    if answer is None:
+        answer = await asyncio.to_thread(_evaluate_bulk, state, secret, if_none_match)
+    etag, body = answer
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if body is None:
         return web.Response(status=304, headers=headers)

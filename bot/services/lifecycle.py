@@ -11,11 +11,13 @@ from typing import Any
 
 from bot import lifecycle
 from bot.errors import UserError
+from bot.flag_cache import note_local_change
 from bot.gate import roi_lines
 from bot.lifecycle import StageChange
 from bot.ports import Actor
 from bot.reports import pilot_gate
 from bot.services.unit import Outcome, ServiceBase, UnitOfWork
+from storage import flags as flag_store
 from storage.models import Escalation, EscalationKind, Pilot, Stage
 
 STAGE_FIELDS = ("stage",)
@@ -108,6 +110,9 @@ def _apply(uow: UnitOfWork, change: StageChange) -> None:
         pilot.stage_reason = None
     if change.transition is lifecycle.Transition.resume:
         pilot.resumed_at = uow.now
+    # The stage is in every flag answer's metadata: move the bulk ETag and this process's flag cache.
+    flag_store.bump_generation(uow.session.connection())
+    note_local_change(uow.session)
 
 
 def _shipped_row(uow: UnitOfWork, pilot: Pilot, roi: list[str], change: StageChange) -> Escalation:
