@@ -26,6 +26,7 @@ Modules: plan.py (what is due), alerts.py (when an eval run warrants an alert), 
 production pilot's gap that reopened, from the stored scorecard's transitions), deliver.py
 (claim -> send -> mark), compose.py (row -> message at send time), messages.py (all wording of
 scheduled messages), cadence.py (weekly moments, DST-correct), reach.py (stored conversation
-references), operator.py (`pilotbot schedule` and the undeliverable warning under `status`),
-verdicts.py (each check-in counted missed or answered on time once, for /metrics).
+references), channels.py (escalation channels that refuse posts: one DM per episode, the `status`
+line), operator.py (`pilotbot schedule` and the undeliverable warning under `status`), verdicts.py
+(each check-in counted missed or answered on time once, for /metrics).
 """

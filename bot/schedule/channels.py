@@ -9,9 +9,9 @@ unreachable (the adapter checks where the platform lets it; the setter is told i
 that episode has no DM). It closes when a post to the channel gets through or `escalate` is set
 again. Rows are never deleted: the episodes are the channel's history.
 
-Exactly once per episode: the dedupe key counts the pilot's episodes so far
-(`channel_unreachable:<pilot>:<n>`), so two posts refused at the same moment open one episode and
-send one DM.
+Exactly once per episode: the dedupe key names the episode before it (`channel_unreachable:<pilot>:
+<id of the previous episode, 0 for the first>`), read in the same statement that finds no open one,
+so two posts refused at the same moment compute the same key, open one episode and send one DM.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from bot.ports import Destination
 from storage import outbox
@@ -68,9 +68,13 @@ def _episodes(pilot_id: int) -> Any:
     return select(Escalation).where(col(Escalation.pilot_id) == pilot_id, col(Escalation.kind) == KIND)
 
 
+def _latest(s: Session, pilot_id: int) -> Escalation | None:
+    return s.exec(_episodes(pilot_id).order_by(col(Escalation.id).desc()).limit(1)).first()
+
+
 def open_episode(s: Session, pilot: Pilot) -> Escalation | None:
     assert pilot.id is not None
-    latest = s.exec(_episodes(pilot.id).order_by(col(Escalation.id).desc()).limit(1)).first()
+    latest = _latest(s, pilot.id)
     return latest if latest is not None and is_open(latest.facts, pilot) else None
 
 
@@ -103,9 +107,9 @@ def opened(
     if pilot.id is None or current is None or current.key != channel.key:
         log.info("%s refused a post but is not the escalation channel of pilot %s any more", channel.key, pilot.id)
         return None
-    if open_episode(s, pilot) is not None:
+    latest = _latest(s, pilot.id)  # one read: an open episode, or the one the new episode follows
+    if latest is not None and is_open(latest.facts, pilot):
         return None
-    n = s.exec(select(func.count()).select_from(_episodes(pilot.id).subquery())).one()
     told = setter_of(s, pilot) if about is not None else None
     facts = {"channel": current.key, "name": current.name or current.id, "about": about, "reason": reason}
     if about is None:
@@ -115,11 +119,12 @@ def opened(
     row = {
         "pilot_id": pilot.id,
         "kind": KIND,
-        "dedupe_key": f"{KIND}:{pilot.id}:{int(n) + 1}",
+        "dedupe_key": f"{KIND}:{pilot.id}:{latest.id if latest is not None else 0}",
         "targets": [told.key] if told else [],
         "facts": facts,
         "payload": {},
         "created_at": now,
+        "sent_at": None if told else now,  # nobody to tell: nothing for the outbox to send
         "attempts": 0,
     }
     new_id = outbox.insert_ignore_id(s, Escalation, row)
