@@ -251,9 +251,12 @@ def rescore_due(session: Session, now: datetime, grace: timedelta, moved: Moved 
     return len(ids)
 
 
+MAX_COLLISIONS = 20  # batches another process beat us to, before giving up (it is then not a race)
+
+
 def backfill(engine: Engine, now: datetime, grace: timedelta) -> int:
     """Scores every pilot without a row (an existing database after 0013), in batches."""
-    n = 0
+    n, collisions = 0, 0
     while True:
         with session_scope(engine) as s:
             ids = store.missing(s, BATCH)
@@ -265,7 +268,16 @@ def backfill(engine: Engine, now: datetime, grace: timedelta) -> int:
             store_scores(s, score(s, _pilots(s, ids), now, grace), now)
             if store.mark(s, lock=False) is None:
                 store.set_mark(s, now)
-            s.commit()
+            try:
+                s.commit()
+            except sa.exc.IntegrityError:
+                # Another process (a second replica starting, a change's own rescore) stored some
+                # of these first: theirs stand, and the next batch leaves them out.
+                s.rollback()
+                collisions += 1
+                if collisions > MAX_COLLISIONS:
+                    raise
+                continue
             n += len(ids)
 
 
