@@ -188,8 +188,9 @@ async def test_one_429_makes_every_concurrent_sender_wait(sqlite_url: str) -> No
         await asyncio.gather(*(notifier.send(c, REPLY) for c in channels))
         assert fake.posted == {f"C{i:02d}": 1 for i in range(30)} | {"C99": 1}
         # Without the hold, each sender that goes during that second would get its own 429 (~9).
-        # The first 429 held every other sender back: at most one more was already on its way.
-        assert tiers.refused["chat.postMessage"] <= 2
+        # The first 429 held every other sender back: only those already on their way (one, or a
+        # few when a loaded machine answers slowly) are refused too.
+        assert tiers.refused["chat.postMessage"] <= 4
     finally:
         await fake.stop()
 
