@@ -32,7 +32,7 @@ from bot.config import Settings
 from bot.lifecycle import policy
 from bot.ports import Destination
 from bot.schedule.cadence import latest_due, next_due, period_of
-from bot.schedule.reopened import reopened
+from bot.schedule.reopened import is_reopening, reopened
 from bot.schedule.verdicts import judge_due
 from bot.scorecard import rescore_due
 from storage import outbox
@@ -140,7 +140,13 @@ def plan(engine: Engine, settings: Settings, now: datetime) -> Planned:
 def _plan_reopened(s: Session, pilots: Sequence[Pilot], moved: list[GapTransition], now: datetime) -> int:
     """The reopened-gap notice of a production pilot whose gap time alone reopened (a check-in past
     its grace period): the same row, under the same key, a change reopening it would have saved."""
-    rows = [esc.model_dump(exclude={"id"}) for p in pilots for esc in reopened(s, p, moved, now)]
+    # Filtered first: a batch's first scoring moves every gap of hundreds of pilots, none reopened.
+    reopenings = [t for t in moved if is_reopening(t)]
+    if not reopenings:
+        return 0
+    by_id = {p.id: p for p in pilots}
+    ids = sorted({t.pilot_id for t in reopenings if t.pilot_id in by_id})
+    rows = [esc.model_dump(exclude={"id"}) for i in ids for esc in reopened(s, by_id[i], reopenings, now)]
     return outbox.insert_ignore(s, Escalation, rows)
 
 
