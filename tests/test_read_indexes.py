@@ -256,9 +256,9 @@ def test_fresh_and_migrated_sqlite_have_the_same_read_indexes(tmp_path) -> None:
     assert "WHERE sent_at IS NULL" in got["ix_check_in_unsent_attempts"]
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite: compared with a fresh database above
 def test_migrated_postgresql_indexes_are_partial(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the SQLite side is compared with a fresh database above")
+    assert engine.dialect.name == "postgresql"
     with engine.connect() as conn:
         defs = dict(conn.exec_driver_sql("SELECT indexname, indexdef FROM pg_indexes").all())
     assert "WHERE ((stage)::text <> 'retired'::text)" in defs["ix_scorecard_listed_risk"]
