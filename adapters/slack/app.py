@@ -20,6 +20,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.middleware.authorization.async_single_team_authorization import AsyncSingleTeamAuthorization
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -312,6 +313,29 @@ def events_handler(bolt: AsyncApp) -> Any:
     return slack_events
 
 
+def identity_prefetch(bolt: AsyncApp, client: AsyncWebClient) -> Any:
+    """Bolt asks Slack who the bot is (`auth.test`) on the first request it handles, so that first
+    request's ack waited a Web API round trip (2 s against a slow Slack, for every request that came
+    in meanwhile). Ask once at start-up, in the background; until it answers, Bolt asks as before."""
+
+    async def ctx(_: web.Application) -> Any:
+        async def fetch() -> None:
+            # Bolt has no public hook for this; its single-workspace authorization keeps the answer here.
+            for mw in bolt._async_middleware_list:  # noqa: SLF001
+                if isinstance(mw, AsyncSingleTeamAuthorization) and mw.auth_test_result is None:
+                    try:
+                        mw.auth_test_result = await client.auth_test()
+                    except (SlackApiError, SlackRequestError, aiohttp.ClientError) as e:
+                        log.warning("slack: auth.test at start-up failed (%s); the first request asks", e)
+
+        task = asyncio.create_task(fetch())
+        yield
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    return ctx
+
+
 def mount_slack(app: web.Application, core: Core) -> None:
     """HTTP mode: POST /slack/events. With SLACK_APP_TOKEN: Socket Mode, started in the running loop."""
     client = make_slack_client(core.settings)
@@ -322,6 +346,7 @@ def mount_slack(app: web.Application, core: Core) -> None:
         await responses.close()
 
     app.on_cleanup.append(close_responses)
+    app.cleanup_ctx.append(identity_prefetch(bolt, client))
     app_token = core.settings.slack_app_token
     if not app_token:  # unset or empty (`SLACK_APP_TOKEN=` in .env): HTTP mode
         app.router.add_post(EVENTS_PATH, events_handler(bolt))
