@@ -364,6 +364,16 @@ def _usage_error(name: str, message: str) -> UserError:
     return UserError(message, USAGE[name])
 
 
+def escalation_to_check(text: str) -> Escalate | None:
+    """The accepted `escalate <slug> <#channel>` in `text` whose channel the platform can be asked
+    about (an id, not a bare `#name`); None for anything else. The adapters' reach checks share it."""
+    try:
+        cmd = parse(text)
+    except UserError:
+        return None
+    return cmd if isinstance(cmd, Escalate) and not cmd.channel.bare else None
+
+
 def parse_slug(token: str | None, cmd: str) -> str:
     if token is None:
         raise _usage_error(cmd, "Which pilot? Give its slug")

@@ -319,25 +319,6 @@ def stored_report(row: PilotScorecard | sa.Row[Any]) -> GapReport:
     return GapReport(row.slug, tuple(results))
 
 
-def reopened_gaps(session: Session, pilot_id: int, since: datetime) -> list[GapTransition]:
-    """Gaps of this pilot that were closed and stopped being closed at or after `since` while the
-    pilot was in production (SPEC §8's announcement: "...is in production and its quality gap
-    reopened"). Call it inside the unit of work after the rescore (bot/services/unit.py)."""
-    session.flush()
-    q = (
-        select(GapTransition)
-        .where(
-            col(GapTransition.pilot_id) == pilot_id,
-            col(GapTransition.at) >= since,
-            col(GapTransition.gap) != READY,
-            col(GapTransition.from_state) == GapState.closed.value,
-            col(GapTransition.stage) == "production",
-        )
-        .order_by(col(GapTransition.at), col(GapTransition.id))
-    )
-    return list(session.exec(q))
-
-
 @dataclass(frozen=True)
 class WeekCount:
     """At the end of an ISO week (UTC; the current week: now): pilots ready, and closed per gap."""

@@ -153,3 +153,13 @@ def test_a_json_integer_reads_as_a_whole_number(number: int, ok: bool) -> None:
     else:
         with pytest.raises(UserError):
             c.parse_int(number, "eval", "cases")
+
+
+def test_escalation_to_check_is_an_escalate_naming_a_channel_id() -> None:
+    from bot.commands import Escalate, escalation_to_check
+
+    found = escalation_to_check("escalate support-drafts <#C123|ai-pilots>")
+    assert isinstance(found, Escalate) and found.channel.id == "C123" and found.slug == "support-drafts"
+    assert escalation_to_check("escalate support-drafts #ai-pilots") is None  # bare name: nothing to ask
+    assert escalation_to_check("status support-drafts") is None
+    assert escalation_to_check("escalate") is None  # refused by the grammar: no check

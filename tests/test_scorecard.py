@@ -21,7 +21,7 @@ from bot.core import Core
 from bot.ports import Actor
 from bot.reports import portfolio
 from bot.schedule.plan import plan
-from bot.scorecard import reopened_gaps, stored_report
+from bot.scorecard import stored_report
 from storage.models import GapTransition, PilotScorecard
 
 ROOT = Actor("console", "root", "root")
@@ -136,7 +136,11 @@ def test_a_production_pilot_whose_gap_reopens_is_reported(core: Core) -> None:
     since = core.clock.now()
     core.router.handle("eval alpha 80 cases 20", ROOT)
     with Session(core.engine) as s:
-        reopened = reopened_gaps(s, pid, since)
+        reopened = [
+            t
+            for t in s.exec(select(GapTransition).where(GapTransition.pilot_id == pid, GapTransition.at >= since))
+            if t.from_state == "closed" and t.stage == "production"
+        ]
     assert [(t.gap, t.from_state, t.to_state, t.code) for t in reopened] == [("quality", "closed", "open", "below_bar")]
 
 

@@ -124,11 +124,8 @@ class SlackSurface:
         """After an accepted `escalate <slug> <#channel>`: ask Slack whether the bot can post there
         (conversations.info; after the ack). A private channel it is not in cannot get escalations:
         the user who set it is told to invite the bot."""
-        try:
-            cmd = commands.parse(text)
-        except Exception:
-            return
-        if not isinstance(cmd, commands.Escalate) or cmd.channel.bare:
+        cmd = commands.escalation_to_check(text)
+        if cmd is None:
             return
         name = cmd.channel.name or cmd.channel.id
         reason: str | None = None

@@ -106,11 +106,8 @@ class PilotTeamsBot(ActivityHandler):
         """After an accepted `escalate <slug> <#channel>`: the bot can post to a Teams channel only
         through a conversation reference stored from an activity there (adapters/teams/notifier.py).
         Without one, the setter is told what to do now, and `status` says it until it is fixed."""
-        try:
-            cmd = commands.parse(text)
-        except Exception:
-            return
-        if not isinstance(cmd, commands.Escalate) or cmd.channel.bare:
+        cmd = commands.escalation_to_check(text)
+        if cmd is None:
             return
         keys = (f"channel:{cmd.channel.id}", f"conversation:{cmd.channel.id}")
         if await asyncio.to_thread(self.refs.get, inbound.PLATFORM, *keys) is not None:

@@ -13,17 +13,14 @@ connector recording what the bot posts.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from adapters import scheduling
-from adapters.server import build_web_app
 from bot.clock import FixedClock
-from bot.core import Core, build_core
+from bot.core import Core
 from bot.ports import Actor
 from bot.schedule.deliver import Delivery
 from bot.tokens import TokenService
@@ -39,19 +36,6 @@ DANA = Actor("teams", "aad-dana", "Dana Ops")
 DM = f"/v3/conversations/{p.PERSONAL_DANA}/activities"
 CHANNEL = f"/v3/conversations/{p.CHANNEL}/activities"
 REFUSAL = "Only its owner (@Dana Ops) or an admin can ship **p1**."  # `p1` in bold: Teams has no code spans
-
-
-@pytest.fixture
-def quiet_core(core: Core) -> Core:
-    """The scheduler off (the test ticks with the injected clock); deliver-now stays on."""
-    settings = core.settings.model_copy(update={"teams_allow_anonymous": True, "pilotbot_scheduler": False})
-    return build_core(settings, core.clock, core.engine, migrate=False)
-
-
-@pytest.fixture
-async def server(quiet_core: Core) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(build_web_app(quiet_core), host="127.0.0.1", port=0)) as c:
-        yield c
 
 
 async def send(server: TestClient, activity: dict[str, Any]) -> None:

@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from adapters import scheduling
-from adapters.server import build_web_app
 from adapters.teams.render import render_card
 from bot.clock import FixedClock
-from bot.core import Core, build_core
+from bot.core import Core
 from bot.ports import Actor
 from bot.replies import Reply, mention
 from tests.teams import payloads as p
@@ -41,18 +38,6 @@ def assert_valid_card(card: dict[str, Any]) -> None:
 
 def texts(card: dict[str, Any]) -> list[str]:
     return [b["text"] for b in card["body"] if b.get("type") == "TextBlock"]
-
-
-@pytest.fixture
-def quiet_core(core: Core) -> Core:
-    settings = core.settings.model_copy(update={"teams_allow_anonymous": True, "pilotbot_scheduler": False})
-    return build_core(settings, core.clock, core.engine, migrate=False)
-
-
-@pytest.fixture
-async def server(quiet_core: Core) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(build_web_app(quiet_core), host="127.0.0.1", port=0)) as c:
-        yield c
 
 
 async def test_the_missed_review_post_mentions_the_owner_with_an_entity(
