@@ -214,9 +214,12 @@ def baseline_gap(facts: PilotFacts) -> GapResult:
 
 
 def is_missed(checkin: CheckInFacts, now: datetime, grace: timedelta) -> bool:
+    # The deadline's own instant belongs to "missed" on both sides: the scheduler escalates an
+    # unanswered check-in at `due + grace`, so an answer at that instant is late too; were it on
+    # time, a tick and an answer at one instant would give one check-in two verdicts.
     deadline = checkin.due_at + grace
     if checkin.answered_at is not None:
-        return checkin.answered_at > deadline
+        return checkin.answered_at >= deadline
     return now >= deadline
 
 

@@ -86,8 +86,9 @@ def test_baseline_gap(kw: dict[str, object], expected: GapState, reason_part: st
         (dict(due_checkins=(ci(7, 2), ci(14, None))), GapState.closed, "answered"),
         # answered, but after the grace period: still missed
         (dict(due_checkins=(ci(7, 49), ci(14, 1))), GapState.at_risk, "missed"),
-        # answered exactly at the end of grace: in time
-        (dict(due_checkins=(ci(7, 48), ci(14, 1))), GapState.closed, "answered"),
+        # answered exactly at the end of grace: late, as the escalation sent at that instant said
+        (dict(due_checkins=(ci(7, 48), ci(14, 1))), GapState.at_risk, "missed"),
+        (dict(due_checkins=(ci(7, 47.99), ci(14, 1))), GapState.closed, "answered"),
         # newest still inside its grace period and unanswered: no verdict yet, the previous counts
         (dict(due_checkins=(ci(1, None), ci(8, 1))), GapState.closed, "answered"),
         (dict(due_checkins=(ci(1, None), ci(8, None))), GapState.at_risk, "missed"),

@@ -28,6 +28,7 @@ from bot.config import Settings
 from bot.core import Core, build_core
 from bot.gaps import CheckInFacts, is_decided, is_missed
 from bot.ports import Actor
+from bot.replies import render_text
 from bot.schedule.deliver import Delivery
 from bot.schedule.verdicts import judge_due
 from storage import counters
@@ -153,6 +154,29 @@ def test_a_late_answer_after_the_tick_counted_it_missed_stays_missed(core: Core,
     assert got[counters.CHECKINS_ANSWERED] == 1 and got[counters.CHECKINS_MISSED] == 1
     assert counters.CHECKINS_ON_TIME not in got
     assert_counters_match(core)
+
+
+def test_a_tick_and_an_answer_at_the_deadline_instant_agree_on_one_verdict(core: Core, clock: FixedClock) -> None:
+    """Found by the property test (seed 178961508457669530063292480848053451088 on PostgreSQL): the
+    tick at `due + grace` counted the check-in missed, an answer at that same instant was on time by
+    the rule, and /metrics said missed while the owner gap said answered."""
+    clock.set(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
+    for text in ("new alpha A", "owner alpha <@UA|alice>", "checkin alpha monday 09:00 UTC"):
+        assert core.router.handle(text, ALICE).ok
+    slack = RecordingNotifier("slack", clock)
+    delivery = Delivery(core.engine, core.settings, clock, {"slack": slack})  # type: ignore[dict-item]
+    clock.set(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    asyncio.run(delivery.tick())
+    clock.advance(core.services.grace)  # exactly the deadline
+    asyncio.run(delivery.tick())
+    form = core.services.checkin_form("alpha")
+    core.services.answer_checkin(ALICE, "alpha", {f.key: "1" for f in form.fields if not f.optional})
+    with session_scope(core.engine) as s:
+        got = counters.read(s)
+    assert got[counters.CHECKINS_MISSED] == 1 and counters.CHECKINS_ON_TIME not in got
+    assert_counters_match(core)
+    report = render_text(core.router.handle("status alpha", ALICE))
+    assert "the last check-in was missed" in report, report  # the owner gap gives the same verdict
 
 
 def test_concurrent_increments_and_verdicts_lose_nothing_and_count_nothing_twice(core: Core) -> None:
