@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from adapters import lanes
+from adapters.coalesce import Coalesced
 from bot.core import Core
 from bot.gaps import Gap, GapState
 from bot.tokens import TokenService, bearer
@@ -132,6 +133,7 @@ class DatabaseCollector(Collector):
 
 METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 TOKENS_KEY: web.AppKey[TokenService] = web.AppKey("metrics_tokens", TokenService)
+RENDER_KEY: web.AppKey[Coalesced[bytes]] = web.AppKey("metrics_render", Coalesced)
 
 
 def is_loopback(remote: str | None) -> bool:
@@ -171,7 +173,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
             status=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
-    body = await lanes.portfolio(request.app[METRICS_KEY].exposition)  # its own lane, never the acks'
+    body = await request.app[RENDER_KEY]()  # concurrent scrapes share a render (adapters/coalesce.py)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -184,6 +186,8 @@ def mount(app: web.Application, core: Core) -> Metrics:
     metrics = Metrics(core)
     app[METRICS_KEY] = metrics
     app[TOKENS_KEY] = TokenService(core.engine, core.clock)
+    # Rendered on its own lane, never the acks'; scrapes arriving together share one render.
+    app[RENDER_KEY] = Coalesced(lambda: lanes.portfolio(metrics.exposition))
     core.router.observers.append(metrics.observe_command)
     app.router.add_get("/metrics", metrics_handler)
     return metrics

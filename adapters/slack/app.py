@@ -3,8 +3,9 @@
 Every listener acks first (Slack's 3-second window); database work runs in a worker thread of
 its lane (adapters/lanes.py: interactive handlers and one-pilot commands on the fast lane,
 portfolio builds on the bulk lane) and Web API calls happen after the ack. The exception is the
-modal submission, whose ack must carry the inline errors, so it validates (on the fast lane)
-before acking. A check-in form that cannot open tells the user the `answer` command instead.
+modal submission, whose ack must carry the inline errors, so it runs the answer's checks (on the
+fast lane, writing nothing) before acking and writes the answer after. A check-in form that
+cannot open tells the user the `answer` command instead.
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ log = logging.getLogger(__name__)
 # How long a one-pilot command may run before the ack goes out without its answer: the ack then
 # still reaches Slack well inside 1 s under load (its 3-second window is for the whole round trip).
 ACK_BUDGET = 0.4
+
+NOT_RECORDED = (
+    "Your check-in for `{slug}` was not recorded: {why} Press *Report this week's numbers* again to resend it."
+)
 
 
 def is_portfolio_read(text: str) -> bool:
@@ -264,11 +269,15 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
         except ValueError:
             meta = {}
         actor = actor_from_user(body["user"])
+        slug, values = str(meta.get("slug", "")), modal_values(view)
+        period = meta.get("period") if isinstance(meta.get("period"), str) else None
+        services = surface.core.services
+        # The ack carries the inline errors, so the checks run before it; the write (the answer,
+        # its eval run, the rescoring: ~30 statements) runs after it, so a busy process still acks
+        # inside 1 s. What the write alone can still refuse (a race) is told in the same place as
+        # the confirmation.
         try:
-            period = meta.get("period") if isinstance(meta.get("period"), str) else None
-            out = await surface.lanes.fast(
-                surface.core.services.answer_checkin, actor, str(meta.get("slug", "")), modal_values(view), period
-            )
+            await surface.lanes.fast(services.vet_checkin_answer, actor, slug, values, period)
         except FormErrors as e:
             await ack(response_action="errors", errors=modal_errors(view, e.errors))
             return
@@ -280,7 +289,15 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
             await ack(response_action="errors", errors=modal_errors(view, {"": INTERNAL_ERROR}))
             return
         await ack()  # closes the modal
-        reply = outcome_reply(out)
+        try:
+            reply = outcome_reply(await surface.lanes.fast(services.answer_checkin, actor, slug, values, period))
+        except FormErrors as e:
+            reply = error_reply(NOT_RECORDED.format(slug=slug, why=" ".join(e.errors.values())))
+        except UserError as e:
+            reply = error_reply(NOT_RECORDED.format(slug=slug, why=e.sentence))
+        except Exception:
+            log.exception("check-in answer failed for %s after its ack", actor.ref)
+            reply = error_reply(NOT_RECORDED.format(slug=slug, why=INTERNAL_ERROR))
         channel = meta.get("channel") or await surface.notifier.dm_channel(actor.user_id)
         await surface.notifier.post(channel, reply, thread_ts=meta.get("ts"))
 

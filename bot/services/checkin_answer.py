@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -74,15 +75,39 @@ class CheckinAnswers(ServiceBase):
             # runs again and finds the winner's answer (so: "already recorded").
             return self._answer(actor, slug, raw, period)
 
+    def vet_checkin_answer(self, actor: Actor, slug: str, raw: dict[str, object], period: str | None = None) -> None:
+        """The answer's checks alone, writing nothing: FormErrors or UserError exactly as
+        `answer_checkin` would raise them now (a surface that must reply before the write, Slack's
+        modal ack, shows them inline and leaves the write to after its ack)."""
+        with self.reading(slug) as (s, pilot):
+            self._vetted(s, pilot, actor, raw, period, self.clock.now(), lambda: self.may_change(pilot, actor), False)
+
+    def _vetted(
+        self,
+        s: Session,
+        pilot: Pilot,
+        actor: Actor,
+        raw: dict[str, object],
+        period: str | None,
+        now: datetime,
+        authorize: Callable[[], None],
+        writing: bool = True,
+    ) -> tuple[list[tuple[Metric, Measurement | None]], CheckIn | None, CheckinForm, CheckinAnswer]:
+        """The one sequence of checks: every field first (a mistyped one is pointed at before
+        anything else), then who may change the pilot, then that only its owner answers."""
+        assert pilot.id is not None
+        metric_rows = repo.metrics_with_latest(s, pilot.id)
+        checkin = self._target(s, pilot, period, now, lock=writing)
+        form = self._form(s, pilot, metric_rows, checkin)
+        answer = parse_checkin_answer(form, raw)
+        authorize()
+        self._owner_only(pilot, actor)
+        return metric_rows, checkin, form, answer
+
     def _answer(self, actor: Actor, slug: str, raw: dict[str, object], period: str | None) -> Outcome:
         with self.change(actor, slug, "checkin_answer", authorize_now=False) as uow:
             s, now, pilot = uow.session, uow.now, uow.pilot
-            metric_rows = repo.metrics_with_latest(s, uow.pilot_id)
-            checkin = self._target(s, pilot, period, now)
-            form = self._form(s, pilot, metric_rows, checkin)
-            answer = parse_checkin_answer(form, raw)
-            uow.authorize()
-            self._owner_only(pilot, actor)
+            metric_rows, checkin, form, answer = self._vetted(s, pilot, actor, raw, period, now, uow.authorize)
             digest = answer_digest(answer)
             if checkin is not None and checkin.answer_digest == digest:
                 return Outcome(f"Check-in for `{slug}` answered.", [ALREADY_RECORDED.format(period=form.period)], pilot)
@@ -96,15 +121,16 @@ class CheckinAnswers(ServiceBase):
                 lines.insert(1, REPLACED.format(period=form.period))
         return Outcome(f"Check-in for `{slug}` answered.", lines, pilot, alerts)
 
-    def _target(self, s: Session, pilot: Pilot, period: str | None, now: datetime) -> CheckIn | None:
-        """The check-in this answer is for, locked against a concurrent answer (PostgreSQL)."""
+    def _target(self, s: Session, pilot: Pilot, period: str | None, now: datetime, lock: bool) -> CheckIn | None:
+        """The check-in this answer is for, locked against a concurrent answer (PostgreSQL) when
+        the answer is being written."""
         assert pilot.id is not None
         current = period_of(now, pilot.checkin_tz)
         if period is None or not _PERIOD_RE.fullmatch(period) or period > current:
             open_one = repo.latest_unanswered_checkin(s, pilot.id, now)
             period = open_one.period if open_one is not None else current
         query = select(CheckIn).where(col(CheckIn.pilot_id) == pilot.id, col(CheckIn.period) == period)
-        return s.exec(query.with_for_update()).first()
+        return s.exec(query.with_for_update() if lock else query).first()
 
     def _owner_only(self, pilot: Pilot, actor: Actor) -> None:
         if pilot.owner_id is None:

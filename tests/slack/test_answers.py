@@ -106,6 +106,7 @@ async def test_metrics_called_eval_score_and_triage_are_answered_in_the_modal(sl
         "pb.eval_score": "96", "pb.triage": "all quiet",
     }  # fmt: skip
     assert await submit(slack, view, values) == ""
+    await slack.fake.wait_for("chat.postMessage")  # the confirmation: the answer is written after the ack
     report = slack.core.services.pilot_report("support-drafts")
     assert {m.key: m.latest for m in report.metrics}["eval_score"] == 55.0
     assert {m.key: m.latest for m in report.metrics}["triage"] == 2.0
@@ -155,9 +156,59 @@ async def test_modal_submit_and_form_open_do_not_queue_behind_portfolio_builds(s
         view = await asyncio.wait_for(open_form(slack), 10)  # a hang here is the failure, not a timing
         values: dict[str, str | None] = {"handle_time": "9", "revision_rate": "21"}
         assert await asyncio.wait_for(submit(slack, view, values), 10) == ""
+        await slack.fake.wait_for("chat.postMessage")  # the confirmation, after the write that follows the ack
         assert counts(slack.core) == (2, 0)
         assert not slack.fake.of("views.publish")  # the App Home builds are all still stuck
     finally:
         release.set()
         await asyncio.gather(*held)
     await slack.fake.wait_for("views.publish", 6)
+
+
+async def test_the_modal_closes_before_the_answer_is_written_and_the_confirmation_follows(slack: Slack) -> None:
+    """The ack carries only the checks; the write (answer, eval run, rescoring) comes after it, so a
+    busy process still acks in time. Here the write is held until the ack has come back."""
+    import asyncio
+    import threading
+
+    seed(slack.core)
+    view = await open_form(slack)
+    release = threading.Event()
+    real_answer = slack.core.services.answer_checkin
+
+    def held_answer(*args: object, **kwargs: object) -> object:
+        release.wait(30)
+        return real_answer(*args, **kwargs)  # type: ignore[arg-type]
+
+    slack.core.services.answer_checkin = held_answer  # type: ignore[method-assign]
+    try:
+        values: dict[str, str | None] = {"handle_time": "9", "revision_rate": "21", "pb.eval_score": "96.5"}
+        assert await asyncio.wait_for(submit(slack, view, values), 10) == ""  # acked: the modal closes
+        assert counts(slack.core) == (0, 0) and not slack.fake.of("chat.postMessage")
+    finally:
+        release.set()
+    posted = (await slack.fake.wait_for("chat.postMessage"))[0].params
+    assert "recorded 2 metric value(s)" in posted["text"] and posted["channel"] == "DU1"
+    assert counts(slack.core) == (2, 1)
+
+
+async def test_an_answer_refused_after_the_ack_says_it_was_not_recorded(slack: Slack) -> None:
+    """Ownership moves between the checks and the write: the write refuses, nothing is written, and
+    the user is told where the confirmation would have been, with how to send it again."""
+    seed(slack.core)
+    view = await open_form(slack)
+    services = slack.core.services
+    real_vet = services.vet_checkin_answer
+
+    def vet_then_handover(*args: object, **kwargs: object) -> None:
+        real_vet(*args, **kwargs)  # type: ignore[arg-type]
+        assert slack.core.router.handle("owner support-drafts <@U2|erin>", DANA).ok
+
+    services.vet_checkin_answer = vet_then_handover  # type: ignore[method-assign]
+    assert await submit(slack, view, {"handle_time": "9", "revision_rate": "21"}) == ""
+    posted = (await slack.fake.wait_for("chat.postMessage"))[0].params
+    assert posted["text"].startswith("Your check-in for `support-drafts` was not recorded: Only the owner"), posted
+    assert "Report this week's numbers" in posted["text"]
+    assert counts(slack.core) == (0, 0)
+    with Session(slack.core.engine) as s:
+        assert not list(s.exec(select(AuditEvent).where(col(AuditEvent.action) == "checkin_answer")))

@@ -93,6 +93,7 @@ async def test_checkin_answer_with_an_eval_score(slack: Slack) -> None:
     view = (await slack.fake.wait_for("views.open"))[0].params["view"]
     resp = await slack.interact(view_submission(view, {"handle_time": "9", "pb.eval_score": "91", "pb.triage": ""}))
     assert resp.status == 200
+    await slack.fake.wait_for("chat.postMessage")  # the answer is written after the ack; any post follows it
     assert_owner_and_channel_once(await settled(slack))
 
 
