@@ -53,7 +53,10 @@ class SlowSlack(FakeSlack):
         # Read the body once: the base class reads it again after the wait, and a consumed body
         # reads as empty (views.open would be recorded without its view).
         if "bench_params" not in request:
-            request["bench_params"] = await super()._params(request)
+            try:
+                request["bench_params"] = await super()._params(request)
+            except ConnectionResetError:  # serve stopped mid-request at the end of the run
+                request["bench_params"] = {}
         return dict(request["bench_params"])
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -85,6 +88,13 @@ def answers(view: dict[str, Any]) -> dict[str, str]:
     """A filled-in check-in: every input of the opened modal gets a plausible value."""
     keys = [b["block_id"][2:] for b in view.get("blocks", []) if b.get("type") == "input"]
     return {k: "none" if k.endswith("triage") else "95" if k.endswith("eval_score") else "12" for k in keys}
+
+
+def confirmations(fake: FakeSlack) -> tuple[int, int]:
+    """Check-in answers confirmed in Slack as recorded, and as not recorded (written after the ack)."""
+    texts = [str(c.params.get("text", "")) for c in fake.of("chat.postMessage")]
+    recorded = sum(1 for t in texts if t.startswith("Check-in for `") and " answered" in t)
+    return recorded, sum(1 for t in texts if "was not recorded" in t)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -221,6 +231,12 @@ async def main(args: argparse.Namespace) -> None:
                 await asyncio.wait_for(load, args.seconds + 20)
             except TimeoutError:
                 print("some requests were still in flight 20 s after the end; not counted", flush=True)
+            # A closed modal is written after its ack: wait for each one's confirmation to reach Slack.
+            deadline = time.perf_counter() + SLOW + 20
+            while confirmations(fake)[0] + confirmations(fake)[1] < outcomes["closed"]:
+                if time.perf_counter() > deadline:
+                    break
+                await asyncio.sleep(0.1)
     finally:
         proc.terminate()
         try:
@@ -237,7 +253,9 @@ async def main(args: argparse.Namespace) -> None:
           f"{pct(answered, 0.99) * 1000:7.1f} ms (in the ack or via response_url)")  # fmt: skip
     print(f"  click -> views.open : n={len(to_open):4d} p50 {pct(to_open, 0.5):5.2f} s  p99 {pct(to_open, 0.99):5.2f} s"
           f"  max {max(to_open, default=float('nan')):5.2f} s (arrival at Slack)")  # fmt: skip
-    print(f"  modal submits       : {dict(outcomes)}")
+    recorded, refused = confirmations(fake)
+    errors += outcomes["closed"] - recorded
+    print(f"  modal submits       : {dict(outcomes)}; confirmed recorded {recorded}, not recorded {refused}")
     print(f"  /metrics scrapes    : n={len(scrapes):4d} p50 {pct(scrapes, 0.5) * 1000:7.1f} ms  p99 "
           f"{pct(scrapes, 0.99) * 1000:7.1f} ms; App Home opens sent {homes}; errors {errors}")  # fmt: skip
     ok = all(pct(xs, 0.99) < 1.0 for xs in acks.values() if xs) and pct(to_open, 0.99) < 3.0 and not errors
