@@ -303,6 +303,10 @@ class Flags:
                 latest[name] = at
         return sorted(latest.items(), key=lambda kv: kv[1], reverse=True)
 
+    def wiring_on(self, conn: Connection, pilot_id: int) -> str:
+        """The `kill-switch` path item's line, read on the caller's connection."""
+        return wiring_line(self.last_reads(pilot_id, conn), self.clock.now())
+
     def wiring(self, slug: str) -> str:
         """The line the `kill-switch` path item shows."""
         with self.engine.connect() as conn:

@@ -79,7 +79,8 @@ class Router:
                     last = " ".join(["status", *([cmd.filter] if cmd.filter else []), "page", str(page.pages)])
                     raise UserError(f"There is no page {page.page}; the last is {page.pages}: `{last}`.")
                 return with_delivery_warning(portfolio_page_reply(page), s.engine)
-            return status_reply(s.pilot_report(cmd.slug), actor, self.flags.wiring(cmd.slug))
+            report, wiring = s.pilot_report_and(cmd.slug, self.flags.wiring_on)
+            return status_reply(report, actor, wiring)
         if isinstance(cmd, c.History):
             return self.history(cmd.slug)
         if isinstance(cmd, c.Audit):

@@ -126,17 +126,20 @@ def token_row(conn: sa.Connection, token_hash: str) -> TokenRow | None:
     return TokenRow(*r) if r is not None else None
 
 
+# Built once (`status <slug>` reads it on every call): bound parameters, no per-call construction.
+_last_reads_q = (
+    sa.select(_READ.c.token_name, sa.func.max(_READ.c.read_at).label("at"))
+    .where(sa.or_(_READ.c.pilot_id == sa.bindparam("pid"), _READ.c.pilot_id.is_(None)))
+    .group_by(_READ.c.token_name)
+    .order_by(sa.desc("at"))
+    .limit(sa.bindparam("n"))
+)
+
+
 def last_reads(conn: sa.Connection, pilot_id: int, limit: int = 5) -> list[tuple[str, datetime]]:
     """Who read this pilot's flag, newest first: its own reads and unscoped bulk reads (pilot_id NULL)."""
-    q = (
-        sa.select(_READ.c.token_name, sa.func.max(_READ.c.read_at).label("at"))
-        .where(sa.or_(_READ.c.pilot_id == pilot_id, _READ.c.pilot_id.is_(None)))
-        .group_by(_READ.c.token_name)
-        .order_by(sa.desc("at"))
-        .limit(limit)
-    )
     # func.max keeps the column's type, so the times come back as aware UTC datetimes on both backends.
-    return [(name, at) for name, at in conn.execute(q)]
+    return [(name, at) for name, at in conn.execute(_last_reads_q, {"pid": pilot_id, "n": limit})]
 
 
 def record_reads(conn: sa.Connection, reads: Mapping[tuple[str, int | None], datetime]) -> int:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.engine import Connection
+
 from bot.reports import PilotReport, PortfolioEntry, PortfolioPage, portfolio, portfolio_page, report_from
 from bot.schedule.verdicts import backfill as judge_all
 from bot.scorecard import WeekCount, backfill, check, weekly_trend
@@ -13,6 +18,8 @@ from storage.models import AuditEvent, EvalPolicy, EvalRun, GapTransition, Measu
 from storage.scorecard import Counts
 from storage.snapshot import load as load_snapshot
 
+T = TypeVar("T")
+
 PORTFOLIO_SIZE = 25  # rows of a portfolio page (SPEC §8)
 
 PilotHistory = tuple[Pilot, list[EvalRun], EvalPolicy | None, list[tuple[Metric, list[Measurement]]]]
@@ -20,13 +27,21 @@ PilotHistory = tuple[Pilot, list[EvalRun], EvalPolicy | None, list[tuple[Metric,
 
 class Reads(ServiceBase):
     def pilot_report(self, slug: str) -> PilotReport:
+        return self.pilot_report_and(slug, None)[0]
+
+    def pilot_report_and(
+        self, slug: str, also: Callable[[Connection, int], T] | None
+    ) -> tuple[PilotReport, T | None]:
+        """The report, and `also(conn, pilot_id)` read on the same connection (`status <slug>`'s
+        kill-switch evidence: one connection and no second lookup of the slug)."""
         now = self.clock.now()
         with self.engine.connect() as conn:
             snap = load_snapshot(conn, slug, now, self.grace)
+            extra = also(conn, snap.pilot.id) if snap is not None and also is not None else None
         if snap is None:
             self.require_pilot(slug)  # raises NotFound with "did you mean"
         assert snap is not None
-        return report_from(snap, now, self.grace)
+        return report_from(snap, now, self.grace), extra
 
     def require_pilot(self, slug: str) -> None:
         """NotFound (with "did you mean") unless the pilot exists: one indexed read."""
