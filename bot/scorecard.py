@@ -233,16 +233,31 @@ def _batches(ids: Sequence[int]) -> Iterator[list[int]]:
 Moved = Callable[[Session, Sequence[Pilot], list[GapTransition]], None]
 
 
-def rescore_due(session: Session, now: datetime, grace: timedelta, moved: Moved | None = None) -> int:
+def rescore_due(
+    session: Session,
+    now: datetime,
+    grace: timedelta,
+    moved: Moved | None = None,
+    commit: Callable[[], None] | None = None,
+) -> int:
     """The scheduler's call: rescore pilots time alone may have moved since the last tick. The
     mark row (locked on PostgreSQL) keeps two replicas from writing the same transition twice.
     `moved` is handed each batch's pilots and the transitions just stored, in the same transaction
-    (the scheduler plans the reopened-gap notice from them: bot/schedule/reopened.py)."""
+    (the scheduler plans the reopened-gap notice from them: bot/schedule/reopened.py).
+
+    `commit`: each batch is committed on its own, so the write lock (SQLite's is the database's)
+    is held for one batch, not for the whole portfolio: a first tick over 10,000 pilots made a
+    one-pilot command wait 10 s. Each batch re-takes the mark's lock, so two replicas' batches
+    still run one after the other; the mark moves only with the last, so a tick cut short is
+    redone by the next (rescoring is idempotent: only a change of state stores a transition)."""
     mark = store.mark(session)
     through = mark.through if mark is not None else now - timedelta(days=8) - grace
     seen = mark.checkin_id if mark is not None else 0
     ids, newest = store.due_for_rescore(session, now, through - grace, now - grace, seen)
-    for batch in _batches(list(ids)):
+    for i, batch in enumerate(_batches(list(ids))):
+        if i and commit is not None:
+            commit()
+            store.mark(session)
         pilots = _pilots(session, batch)
         changes = store_scores(session, score(session, pilots, now, grace), now)
         if moved is not None and changes:

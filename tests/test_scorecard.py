@@ -174,3 +174,41 @@ def test_portfolio_is_riskiest_first_paged_and_filtered(core: Core) -> None:
 def test_bad_status_pages_are_refused_with_the_usage(core: Core, text: str) -> None:
     reply = core.router.handle(text, ROOT)
     assert reply.tone.value == "error" and "status [<slug>" in (reply.text + " ".join(reply.lines))
+
+
+def test_the_ticks_rescoring_commits_batch_by_batch_and_stores_the_same_scorecard(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first tick over a large portfolio held the write lock for the whole rescoring (a one-pilot
+    command on SQLite waited 10 s at 10,000 pilots): now each batch is its own transaction, and
+    what is stored is still exactly the rules' output, with one transition per change."""
+    import bot.scorecard
+
+    monkeypatch.setattr(bot.scorecard, "BATCH", 2)
+    clock = core.clock
+    assert isinstance(clock, FixedClock)
+    clock.set(datetime(2026, 11, 30, 7, 0, tzinfo=UTC))  # a Monday, before 09:00
+    for i in range(5):
+        for text in (f"new b{i} B", f"owner b{i} @alice", f"checkin b{i} monday 09:00 UTC"):
+            core.router.handle(text, ROOT)
+    clock.set(datetime(2026, 11, 30, 9, 1, tzinfo=UTC))
+    plan(core.engine, core.settings, clock.now())
+    clock.advance(core.services.grace)  # every one missed at once: five pilots to rescore, three batches
+    seen_committed: list[int] = []  # at each batch's write: how many at_risk rows another connection sees
+    real_store = bot.scorecard.store_scores
+
+    def store_and_look(session: Session, scores: object, now: datetime) -> object:
+        with Session(core.engine) as other:
+            seen_committed.append(
+                len(list(other.exec(select(PilotScorecard).where(PilotScorecard.owner_state == "at_risk"))))
+            )
+        return real_store(session, scores, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bot.scorecard, "store_scores", store_and_look)
+    plan(core.engine, core.settings, clock.now())
+    assert seen_committed == [0, 2, 4]  # the batches before each one were already committed
+    _assert_stored_matches_rules(core)
+    with Session(core.engine) as s:
+        assert set(s.exec(select(PilotScorecard.owner_state))) == {"at_risk"}
+        moves = [t for t in s.exec(select(GapTransition)) if t.gap == "owner" and t.to_state == "at_risk"]
+    assert len(moves) == 5  # one per pilot: nothing stored twice across the batch commits

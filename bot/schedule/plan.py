@@ -132,7 +132,7 @@ def plan(engine: Engine, settings: Settings, now: datetime) -> Planned:
             out.reopened += _plan_reopened(session, pilots, moved, now)
 
         # What time alone moved (bot/scorecard.py), and a production gap that reopened by it.
-        out.rescored = rescore_due(s, now, grace_of(settings), tell_reopened)
+        out.rescored = rescore_due(s, now, grace_of(settings), tell_reopened, commit=s.commit)
         s.commit()
     return out
 
