@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from bot.errors import NotFound, UserError
+from bot.errors import UserError
 from bot.flag_cache import FlagCache, note_local_change
 from bot.gaps import fmt_pct
 from bot.ports import Actor
@@ -304,16 +304,9 @@ class Flags:
         return sorted(latest.items(), key=lambda kv: kv[1], reverse=True)
 
     def wiring_on(self, conn: Connection, pilot_id: int) -> str:
-        """The `kill-switch` path item's line, read on the caller's connection."""
+        """The line the `kill-switch` path item shows, read on the caller's connection (`status
+        <slug>` reads it beside the pilot's report: `Reads.pilot_report_and`)."""
         return wiring_line(self.last_reads(pilot_id, conn), self.clock.now())
-
-    def wiring(self, slug: str) -> str:
-        """The line the `kill-switch` path item shows."""
-        with self.engine.connect() as conn:
-            row = store.flag_row(conn, slug)
-        if row is None:
-            raise NotFound(f"No pilot `{slug}`; `status` lists them.")
-        return wiring_line(self.last_reads(row.id), self.clock.now())
 
     # ---- changes (owner or admin, audited, in the unit of work of bot/services) ----
 

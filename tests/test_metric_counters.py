@@ -129,7 +129,9 @@ def test_counters_equal_the_recomputed_values_after_every_step(core: Core, steps
         assert_counters_match(core)
 
 
-def test_a_late_answer_after_the_tick_counted_it_missed_stays_missed(core: Core, clock: FixedClock) -> None:
+def to_the_deadline(core: Core, clock: FixedClock) -> Delivery:
+    """Pilot `alpha`, owned by alice, its Monday 09:00 check-in sent by the tick; the clock left at
+    the exact end of its grace period. Returns the scheduler's delivery, for the next ticks."""
     clock.set(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
     for text in ("new alpha A", "owner alpha <@UA|alice>", "checkin alpha monday 09:00 UTC"):
         assert core.router.handle(text, ALICE).ok
@@ -138,6 +140,11 @@ def test_a_late_answer_after_the_tick_counted_it_missed_stays_missed(core: Core,
     clock.set(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
     asyncio.run(delivery.tick())
     clock.advance(core.services.grace)
+    return delivery
+
+
+def test_a_late_answer_after_the_tick_counted_it_missed_stays_missed(core: Core, clock: FixedClock) -> None:
+    delivery = to_the_deadline(core, clock)
     asyncio.run(delivery.tick())  # grace over, unanswered: missed, counted once
     asyncio.run(delivery.tick())
     with session_scope(core.engine) as s:
@@ -160,14 +167,7 @@ def test_a_tick_and_an_answer_at_the_deadline_instant_agree_on_one_verdict(core:
     """Found by the property test (seed 178961508457669530063292480848053451088 on PostgreSQL): the
     tick at `due + grace` counted the check-in missed, an answer at that same instant was on time by
     the rule, and /metrics said missed while the owner gap said answered."""
-    clock.set(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
-    for text in ("new alpha A", "owner alpha <@UA|alice>", "checkin alpha monday 09:00 UTC"):
-        assert core.router.handle(text, ALICE).ok
-    slack = RecordingNotifier("slack", clock)
-    delivery = Delivery(core.engine, core.settings, clock, {"slack": slack})  # type: ignore[dict-item]
-    clock.set(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
-    asyncio.run(delivery.tick())
-    clock.advance(core.services.grace)  # exactly the deadline
+    delivery = to_the_deadline(core, clock)
     asyncio.run(delivery.tick())
     form = core.services.checkin_form("alpha")
     core.services.answer_checkin(ALICE, "alpha", {f.key: "1" for f in form.fields if not f.optional})

@@ -12,6 +12,7 @@ the same transaction and their values kept in the audit event.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -80,7 +81,8 @@ class CheckinAnswers(ServiceBase):
         `answer_checkin` would raise them now (a surface that must reply before the write, Slack's
         modal ack, shows them inline and leaves the write to after its ack)."""
         with self.reading(slug) as (s, pilot):
-            self._vetted(s, pilot, actor, raw, period, self.clock.now(), lambda: self.may_change(pilot, actor), False)
+            may_change = functools.partial(self.may_change, pilot, actor)
+            self._vetted(s, pilot, actor, raw, period, self.clock.now(), may_change, lock=False)
 
     def _vetted(
         self,
@@ -91,13 +93,15 @@ class CheckinAnswers(ServiceBase):
         period: str | None,
         now: datetime,
         authorize: Callable[[], None],
-        writing: bool = True,
+        *,
+        lock: bool = True,
     ) -> tuple[list[tuple[Metric, Measurement | None]], CheckIn | None, CheckinForm, CheckinAnswer]:
         """The one sequence of checks: every field first (a mistyped one is pointed at before
-        anything else), then who may change the pilot, then that only its owner answers."""
+        anything else), then who may change the pilot, then that only its owner answers. `lock`:
+        the check-in row is locked for the write that follows (PostgreSQL)."""
         assert pilot.id is not None
         metric_rows = repo.metrics_with_latest(s, pilot.id)
-        checkin = self._target(s, pilot, period, now, lock=writing)
+        checkin = self._target(s, pilot, period, now, lock=lock)
         form = self._form(s, pilot, metric_rows, checkin)
         answer = parse_checkin_answer(form, raw)
         authorize()
