@@ -162,6 +162,23 @@ class SlackSurface:
         dest = Destination.channel("slack", cmd.channel.id, name)
         await self.lanes.fast(self.core.services.escalation_unreachable, cmd.slug, dest, reason)
 
+    async def confirm(self, user_id: str, channel: str | None, thread_ts: str | None, reply: Reply) -> None:
+        """A check-in's confirmation, in the thread of the message its form was opened from; else in
+        the user's DM. The form also opens from `/pilot status` replies, which Slack shows in channels
+        the bot is not in (and ephemeral messages take no thread): the answer is already recorded
+        then, so its confirmation must not be lost with the refused post."""
+        if channel:
+            try:
+                await self.notifier.post(channel, reply, thread_ts=thread_ts)
+                return
+            except (SlackApiError, SlackRequestError, aiohttp.ClientError) as e:
+                error = e.response.get("error") if isinstance(e, SlackApiError) else type(e).__name__
+                log.info("slack: could not answer in %s (%s); sending a DM", channel, error)
+        try:
+            await self.notifier.post(await self.notifier.dm_channel(user_id), reply)
+        except (SlackApiError, SlackRequestError, aiohttp.ClientError) as e:
+            log.warning("slack: the check-in confirmation for %s was not delivered: %s", user_id, str(e)[:200])
+
     async def tell_private(self, body: dict[str, Any], reply: Reply) -> None:
         """Only the clicking user sees it: the response_url, else chat.postEphemeral in the
         message's channel, else a DM."""
@@ -273,8 +290,8 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
         period = meta.get("period") if isinstance(meta.get("period"), str) else None
         services = surface.core.services
         # The ack carries the inline errors, so the checks run before it; the write (the answer,
-        # its eval run, the rescoring: ~30 statements) runs after it, so a busy process still acks
-        # inside 1 s. What the write alone can still refuse (a race) is told in the same place as
+        # its eval run, the rescoring: 20-30 statements) runs after it, so a busy process still
+        # acks inside 1 s. What the write alone can still refuse (a race) is told in the same place as
         # the confirmation.
         try:
             await surface.lanes.fast(services.vet_checkin_answer, actor, slug, values, period)
@@ -298,8 +315,7 @@ def build_slack_app(core: Core, client: AsyncWebClient, responses: ResponseUrls 
         except Exception:
             log.exception("check-in answer failed for %s after its ack", actor.ref)
             reply = error_reply(NOT_RECORDED.format(slug=slug, why=INTERNAL_ERROR))
-        channel = meta.get("channel") or await surface.notifier.dm_channel(actor.user_id)
-        await surface.notifier.post(channel, reply, thread_ts=meta.get("ts"))
+        await surface.confirm(actor.user_id, meta.get("channel"), meta.get("ts"), reply)
 
     @app.event("app_home_opened")
     async def app_home_opened(event: dict[str, Any]) -> None:

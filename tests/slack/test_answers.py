@@ -212,3 +212,36 @@ async def test_an_answer_refused_after_the_ack_says_it_was_not_recorded(slack: S
     assert counts(slack.core) == (0, 0)
     with Session(slack.core.engine) as s:
         assert not list(s.exec(select(AuditEvent).where(col(AuditEvent.action) == "checkin_answer")))
+
+
+async def test_a_form_opened_from_a_channel_the_bot_cannot_post_to_is_confirmed_in_a_dm(slack: Slack) -> None:
+    """The *Report this week's numbers* button also sits on `/pilot status` replies, which Slack shows
+    in channels the bot is not in. The answer is recorded; its confirmation cannot go to that thread,
+    so it comes by DM instead of nowhere."""
+    seed(slack.core)
+    slack.fake.close_channel("CNOBOT")
+    await slack.interact(block_action(ActionId.checkin_open, "support-drafts", channel="CNOBOT"))
+    view = dict((await slack.fake.wait_for("views.open"))[0].params["view"])
+    assert await submit(slack, view, {"handle_time": "9", "revision_rate": "21"}) == ""
+    posts = await slack.fake.wait_for("chat.postMessage", 2)
+    refused, dm = posts[0].params, posts[1].params
+    assert refused["channel"] == "CNOBOT"
+    assert dm["channel"] == "DU1" and "thread_ts" not in dm
+    assert "recorded 2 metric value(s)" in dm["text"]
+    assert counts(slack.core) == (2, 0)
+
+
+async def test_a_throttled_confirmation_is_sent_once_after_its_retry_after(slack: Slack) -> None:
+    import asyncio
+
+    seed(slack.core)
+    view = await open_form(slack)
+    slack.fake.fail("chat.postMessage", 429, retry_after=1)
+    assert await submit(slack, view, {"handle_time": "9", "revision_rate": "21"}) == ""
+    throttled, sent = await slack.fake.wait_for("chat.postMessage", 2)  # the 429, then its retry
+    assert throttled.params == sent.params and slack.fake.failures["chat.postMessage"].times == 0
+    assert "recorded 2 metric value(s)" in sent.params["text"]
+    assert sent.params["channel"] == "DU1" and sent.params["thread_ts"] == "1700000000.000001"
+    await asyncio.sleep(0.5)
+    assert len(slack.fake.of("chat.postMessage")) == 2  # delivered once: no DM copy as well
+    assert counts(slack.core) == (2, 0)
