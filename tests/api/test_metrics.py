@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.metrics import get_metrics, is_loopback, metrics_allowed
@@ -116,3 +120,48 @@ def test_each_app_has_its_own_registry(api: Api) -> None:
     other = build_web_app(api.core)
     a, b = get_metrics(api.client.app), get_metrics(other)
     assert a is not None and b is not None and a.registry is not b.registry
+
+
+async def test_concurrent_scrapes_share_a_render_and_none_misses_an_earlier_write(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight scrapes arriving while a render is in progress share the next one, and each of them
+    sees the failure counted before it was sent; the scrape whose render was in progress does not."""
+    import adapters.metrics as metrics_module
+
+    metrics = get_metrics(api.client.app)
+    assert metrics is not None
+    real_render, renders = metrics.exposition, []
+    held, started = threading.Event(), threading.Event()
+
+    def render() -> bytes:  # the first render has read everything, then is slow to finish
+        renders.append(1)
+        body = real_render()
+        started.set()
+        if len(renders) == 1:
+            held.wait(10)
+        return body
+
+    real_access, checked = metrics_module.metrics_access, []
+
+    def access(*args: Any) -> int:
+        checked.append(1)
+        return real_access(*args)
+
+    monkeypatch.setattr(metrics, "exposition", render)
+    monkeypatch.setattr(metrics_module, "metrics_access", access)
+    failures = ("pilotbot_delivery_failures_total", (("platform", "slack"),))
+    first = asyncio.ensure_future(scrape(api))
+    assert await asyncio.to_thread(started.wait, 10)
+    metrics.delivery_failed("slack")  # counted after the first render began, before the others are sent
+    late = [asyncio.ensure_future(scrape(api)) for _ in range(8)]
+    for _ in range(500):  # until every late scrape has passed its access check and waits for a render
+        if len(checked) == 9:
+            break
+        await asyncio.sleep(0.01)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    held.set()
+    assert (await first).get(failures, 0) == 0
+    assert [s[failures] for s in await asyncio.gather(*late)] == [1] * 8
+    assert len(renders) <= 3  # nine scrapes: the one in progress, then (nearly) all sharing the next
